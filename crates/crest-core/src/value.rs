@@ -1,0 +1,315 @@
+//! Field values as a source hands them to a detector: borrowed, raw and already validated.
+//!
+//! A source decodes only the fields a detector asked for (a [`Projection`]) and hands each one
+//! over as a [`RawValue`]: its JSON kind plus the bytes of the token in the input. Nothing is
+//! copied or converted until a detector needs it, which keeps the hot path allocation-free.
+
+use std::borrow::Cow;
+
+/// The JSON kind of a value, with what a reader needs to decode it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawKind {
+    /// A string; `bytes` are the characters between the quotes, still escaped when `escaped`.
+    Str {
+        /// Whether the string contains backslash escapes that must be decoded.
+        escaped: bool,
+    },
+    /// A number; `bytes` are its literal text.
+    Number {
+        /// Whether the literal has no fraction and no exponent (`12`, `-3`).
+        integer: bool,
+    },
+    /// `true`.
+    True,
+    /// `false`.
+    False,
+    /// `null`.
+    Null,
+    /// An object; `bytes` are its whole text.
+    Object,
+    /// An array; `bytes` are its whole text.
+    Array,
+}
+
+/// One validated JSON value, borrowed from the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawValue<'a> {
+    kind: RawKind,
+    bytes: &'a [u8],
+}
+
+/// Why a value cannot serve the purpose a detector has for it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// The value is an object or an array where a scalar is needed.
+    #[error("expected a scalar, found {0}")]
+    NotScalar(&'static str),
+    /// The value is not an integer where one is needed.
+    #[error("expected an integer, found {0}")]
+    NotInteger(String),
+    /// The value is not a string where one is needed.
+    #[error("expected a string, found {0}")]
+    NotString(String),
+    /// The integer does not fit in 64 bits.
+    #[error("integer {0} is out of range")]
+    OutOfRange(String),
+}
+
+impl<'a> RawValue<'a> {
+    /// Wraps a token the caller has already validated as JSON of the given kind.
+    pub fn new(kind: RawKind, bytes: &'a [u8]) -> Self {
+        RawValue { kind, bytes }
+    }
+
+    /// The JSON kind.
+    pub fn kind(&self) -> RawKind {
+        self.kind
+    }
+
+    /// The raw bytes of the token (string contents without quotes).
+    pub fn raw(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// A short name of the kind for error messages (`"a string"`, `"an object"`…).
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            RawKind::Str { .. } => "a string",
+            RawKind::Number { integer: true } => "an integer",
+            RawKind::Number { integer: false } => "a non-integer number",
+            RawKind::True | RawKind::False => "a boolean",
+            RawKind::Null => "null",
+            RawKind::Object => "an object",
+            RawKind::Array => "an array",
+        }
+    }
+
+    /// A short rendering of the value for error messages: its JSON text, cut at 40 bytes.
+    pub fn describe(&self) -> String {
+        let text = String::from_utf8_lossy(self.bytes);
+        let mut s: String = text.chars().take(40).collect();
+        if s.len() < text.len() {
+            s.push('…');
+        }
+        match self.kind {
+            RawKind::Str { .. } => format!("\"{s}\""),
+            _ => s,
+        }
+    }
+
+    /// The decoded string, when the value is a string.
+    pub fn as_str(&self) -> Option<Cow<'a, str>> {
+        match self.kind {
+            RawKind::Str { escaped } => Some(decode_str(self.bytes, escaped)),
+            _ => None,
+        }
+    }
+
+    /// The value as text, as crest uses it for dimension values: a string's contents, or the
+    /// JSON text of any other scalar (`12`, `true`, `null`). Objects and arrays are refused.
+    pub fn to_text(&self) -> Result<Cow<'a, str>, ValueError> {
+        match self.kind {
+            RawKind::Str { escaped } => Ok(decode_str(self.bytes, escaped)),
+            RawKind::Object => Err(ValueError::NotScalar("an object")),
+            RawKind::Array => Err(ValueError::NotScalar("an array")),
+            // Validated number and literal tokens are ASCII.
+            _ => Ok(String::from_utf8_lossy(self.bytes)),
+        }
+    }
+
+    /// The value as an `i64`, when it is an integer literal that fits.
+    pub fn as_i64(&self) -> Result<i64, ValueError> {
+        match self.kind {
+            RawKind::Number { integer: true } => std::str::from_utf8(self.bytes)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| ValueError::OutOfRange(self.describe())),
+            _ => Err(ValueError::NotInteger(format!("{} {}", self.kind_name(), self.describe()))),
+        }
+    }
+
+    /// Writes into `out` the bytes that identify this value the way Python compares dictionary
+    /// keys: strings by their decoded text; numbers by value (`2`, `2.0` and `true` are one key,
+    /// as in Python); `null` on its own. Objects and arrays (unhashable in Python) are refused.
+    pub fn write_identity(&self, out: &mut Vec<u8>) -> Result<(), ValueError> {
+        out.clear();
+        match self.kind {
+            RawKind::Str { escaped: false } => {
+                out.push(b's');
+                out.extend_from_slice(self.bytes);
+            }
+            RawKind::Str { escaped: true } => {
+                out.push(b's');
+                out.extend_from_slice(decode_str(self.bytes, true).as_bytes());
+            }
+            RawKind::True => int_identity(out, 1),
+            RawKind::False => int_identity(out, 0),
+            RawKind::Null => out.push(b'n'),
+            RawKind::Number { integer } => {
+                let text = std::str::from_utf8(self.bytes).unwrap_or("");
+                match (integer, text.parse::<i64>()) {
+                    (true, Ok(i)) => int_identity(out, i),
+                    (true, Err(_)) => {
+                        // Beyond 64 bits: the literal itself is canonical enough (no leading zeros).
+                        out.push(b'I');
+                        out.extend_from_slice(text.trim_start_matches('-').as_bytes());
+                        if text.starts_with('-') {
+                            out.push(b'-');
+                        }
+                    }
+                    (false, _) => {
+                        let f: f64 = text.parse().unwrap_or(f64::NAN);
+                        if f.fract() == 0.0 && f.abs() < 9.2e18 {
+                            int_identity(out, f as i64);
+                        } else {
+                            out.push(b'f');
+                            out.extend_from_slice(&f.to_bits().to_le_bytes());
+                        }
+                    }
+                }
+            }
+            RawKind::Object => return Err(ValueError::NotScalar("an object")),
+            RawKind::Array => return Err(ValueError::NotScalar("an array")),
+        }
+        Ok(())
+    }
+}
+
+fn int_identity(out: &mut Vec<u8>, i: i64) {
+    out.push(b'i');
+    out.extend_from_slice(&i.to_le_bytes());
+}
+
+/// Decodes the contents of a validated JSON string.
+fn decode_str(bytes: &[u8], escaped: bool) -> Cow<'_, str> {
+    if !escaped {
+        // Sources validate UTF-8; the lossy path only guards against misuse.
+        return String::from_utf8_lossy(bytes);
+    }
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b != b'\\' {
+            let start = i;
+            while i < bytes.len() && bytes[i] != b'\\' {
+                i += 1;
+            }
+            out.push_str(&String::from_utf8_lossy(&bytes[start..i]));
+            continue;
+        }
+        let esc = bytes.get(i + 1).copied().unwrap_or(b'?');
+        i += 2;
+        match esc {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let hi = hex4(bytes.get(i..i + 4));
+                i += 4;
+                let c = if (0xD800..0xDC00).contains(&hi) && bytes.get(i) == Some(&b'\\') {
+                    let lo = hex4(bytes.get(i + 2..i + 6));
+                    if (0xDC00..0xE000).contains(&lo) {
+                        i += 6;
+                        char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                    } else {
+                        None
+                    }
+                } else {
+                    char::from_u32(hi)
+                };
+                out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+            _ => out.push(char::REPLACEMENT_CHARACTER),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn hex4(digits: Option<&[u8]>) -> u32 {
+    digits
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .and_then(|s| u32::from_str_radix(s, 16).ok())
+        .unwrap_or(0xFFFD)
+}
+
+/// The fields a detector asks a source for, in slot order.
+///
+/// A field name is looked up as a top-level key first (`"file.sha1"` as one key, the flat
+/// shape of most telemetry exports); when no such key exists, a dotted name is followed as a
+/// path into nested objects (`{"file": {"sha1": …}}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Projection {
+    fields: Vec<String>,
+}
+
+impl Projection {
+    /// A projection of the given field names, in slot order.
+    pub fn new<I, S>(fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Projection { fields: fields.into_iter().map(Into::into).collect() }
+    }
+
+    /// The field names, in slot order.
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    /// The number of slots.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the projection asks for nothing.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(b: &[u8], escaped: bool) -> RawValue<'_> {
+        RawValue::new(RawKind::Str { escaped }, b)
+    }
+
+    #[test]
+    fn decodes_escapes_and_surrogate_pairs() {
+        let v = s(br#"a\"b\\c\/\n\u00e9\ud83d\ude00"#, true);
+        assert_eq!(v.as_str().unwrap(), "a\"b\\c/\né😀");
+    }
+
+    #[test]
+    fn identity_follows_python_key_equality() {
+        let id = |v: RawValue<'_>| {
+            let mut out = Vec::new();
+            v.write_identity(&mut out).map(|_| out)
+        };
+        let one = id(RawValue::new(RawKind::Number { integer: true }, b"1")).unwrap();
+        assert_eq!(id(RawValue::new(RawKind::Number { integer: false }, b"1.0")).unwrap(), one);
+        assert_eq!(id(RawValue::new(RawKind::True, b"true")).unwrap(), one);
+        assert_ne!(id(s(b"1", false)).unwrap(), one);
+        assert_eq!(id(s(b"\\u0041", true)).unwrap(), id(s(b"A", false)).unwrap());
+        assert!(id(RawValue::new(RawKind::Array, b"[]")).is_err());
+    }
+
+    #[test]
+    fn integers_are_strict() {
+        let int = RawValue::new(RawKind::Number { integer: true }, b"1630479598000");
+        assert_eq!(int.as_i64(), Ok(1630479598000));
+        let frac = RawValue::new(RawKind::Number { integer: false }, b"1604448000000.5");
+        assert!(matches!(frac.as_i64(), Err(ValueError::NotInteger(_))));
+        let big = RawValue::new(RawKind::Number { integer: true }, b"99999999999999999999");
+        assert!(matches!(big.as_i64(), Err(ValueError::OutOfRange(_))));
+        assert!(matches!(s(b"17", false).as_i64(), Err(ValueError::NotInteger(_))));
+    }
+}

@@ -1,0 +1,386 @@
+//! One pass over the records: counts per pair and sample, for the window and for the baseline.
+//!
+//! The reference reads its input once for the local table and, when it must build a baseline,
+//! once more per day of the last week. crest does all of it in one pass: a record in the
+//! window `[start, end)` counts toward the local table, and a record whose local date could
+//! belong to the baseline week counts toward that day's table. Which days the baseline really
+//! uses is known only at the end (a day counts when at least one of its records falls inside
+//! `[now − 7 days, now)`), so candidate days are kept until then: at most eight of them.
+//!
+//! Memory is one counter per distinct (pair, sample) in the window, plus one per distinct
+//! (day, pair, sample) on candidate days: bounded by keys, not by the size of the input.
+
+use std::collections::BTreeMap;
+
+use crest_core::record::{Record, RecordError, RecordOrder, RecordSeq, RecordSink};
+use crest_core::time::{Day, LocalClock, TimeError, WallTime};
+use crest_core::value::Projection;
+
+use crate::config::{DEFAULT_GLOBAL_TABLE_AGE_DAYS, PeakConfig};
+use crate::local::{LocalPair, LocalTable, SampleCounts};
+
+/// A half-open span of wall-clock time `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// First instant inside.
+    pub start: WallTime,
+    /// First instant after.
+    pub end: WallTime,
+}
+
+impl Window {
+    /// Whether `t` lies in `[start, end)`.
+    pub fn contains(&self, t: WallTime) -> bool {
+        self.start <= t && t < self.end
+    }
+}
+
+/// The values of a pair's dimensions, in dimension order.
+pub type PairKey = Vec<String>;
+
+/// What one run counts: the window under test and, optionally, the baseline week.
+#[derive(Clone, Debug)]
+pub struct PeakPlan {
+    config: PeakConfig,
+    window: Window,
+    baseline: Option<Window>,
+    clock: LocalClock,
+}
+
+impl PeakPlan {
+    /// A plan counting the window only (a global table exists already).
+    pub fn new(config: PeakConfig, window: Window, clock: LocalClock) -> Self {
+        PeakPlan { config, window, baseline: None, clock }
+    }
+
+    /// Also counts the baseline week `[now − 7 days, now)` (no global table exists yet).
+    /// `now` is the UTC wall clock, as the reference reads it.
+    pub fn with_baseline(mut self, now: WallTime) -> Self {
+        let from = now.add_days(-DEFAULT_GLOBAL_TABLE_AGE_DAYS).unwrap_or(now);
+        self.baseline = Some(Window { start: from, end: now });
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PeakConfig {
+        &self.config
+    }
+
+    /// The window under test.
+    pub fn window(&self) -> Window {
+        self.window
+    }
+
+    /// The baseline week, when one is counted.
+    pub fn baseline(&self) -> Option<Window> {
+        self.baseline
+    }
+
+    /// The fields to ask the source for.
+    pub fn projection(&self) -> Projection {
+        Projection::new(self.config.slot_fields())
+    }
+
+    /// A fresh accumulator for one part of the input.
+    pub fn accumulator(&self) -> PeakAccumulator<'_> {
+        // Calendar days that can hold a record inside the baseline week.
+        let days = self.baseline.map(|w| {
+            let last = WallTime::from_micros(w.end.micros() - 1).day();
+            (w.start.day(), last.max(w.start.day()))
+        });
+        PeakAccumulator {
+            plan: self,
+            clock: self.clock.clone(),
+            candidate_days: days
+                .filter(|(a, b)| a <= b && self.baseline.is_some_and(|w| w.start < w.end)),
+            pairs: Pairs::default(),
+            local: Vec::new(),
+            days: BTreeMap::new(),
+            key_buf: Vec::new(),
+            id_buf: Vec::new(),
+        }
+    }
+}
+
+/// Interns pair keys: encoded bytes ↔ small ids.
+#[derive(Default)]
+struct Pairs {
+    index: hashbrown::HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
+    encoded: Vec<Box<[u8]>>,
+}
+
+impl Pairs {
+    fn intern(&mut self, encoded: &[u8]) -> u32 {
+        if let Some(&id) = self.index.get(encoded) {
+            return id;
+        }
+        let id = self.encoded.len() as u32;
+        self.encoded.push(encoded.into());
+        self.index.insert(encoded.into(), id);
+        id
+    }
+
+    /// Decodes a key written by [`encode_dim`]: length-prefixed UTF-8 values.
+    fn decode(&self, id: u32) -> PairKey {
+        let mut bytes = &self.encoded[id as usize][..];
+        let mut key = Vec::new();
+        while bytes.len() >= 4 {
+            let len = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+            key.push(String::from_utf8_lossy(&bytes[4..4 + len]).into_owned());
+            bytes = &bytes[4 + len..];
+        }
+        key
+    }
+}
+
+fn encode_dim(buf: &mut Vec<u8>, text: &str) {
+    buf.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    buf.extend_from_slice(text.as_bytes());
+}
+
+/// Counts of one candidate baseline day.
+#[derive(Default)]
+struct DayCounts {
+    /// Whether a record of this day lies inside the baseline week.
+    in_window: bool,
+    /// Sample counts per pair id.
+    pairs: BTreeMap<u32, SampleCounts>,
+    /// Records of this day the baseline could not use (missing or invalid fields): an error
+    /// only if the day turns out to belong to the baseline.
+    invalid: u64,
+    first_invalid: Option<InvalidRecord>,
+}
+
+/// A record that could not be used, with where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidRecord {
+    /// The record's position, for ordering.
+    pub order: RecordOrder,
+    /// The record's part and index, for numbering.
+    pub seq: RecordSeq,
+    /// What is wrong with it.
+    pub error: RecordError,
+}
+
+/// Counts of one part of the input; merge parts in input order, then [`finish`](Self::finish).
+pub struct PeakAccumulator<'p> {
+    plan: &'p PeakPlan,
+    clock: LocalClock,
+    candidate_days: Option<(Day, Day)>,
+    pairs: Pairs,
+    /// Window counts by pair id (`None` for pairs seen only on baseline days).
+    local: Vec<Option<LocalPair>>,
+    days: BTreeMap<Day, DayCounts>,
+    key_buf: Vec<u8>,
+    id_buf: Vec<u8>,
+}
+
+impl RecordSink for PeakAccumulator<'_> {
+    fn accept(&mut self, record: &Record<'_, '_>) -> Result<(), RecordError> {
+        let fields = &self.plan.config.fields;
+        let time =
+            record.slots[0].ok_or_else(|| RecordError::Missing { field: fields.time.clone() })?;
+        let invalid_time = |e: TimeError| RecordError::Invalid {
+            field: fields.time.clone(),
+            reason: match e {
+                TimeError::OutOfRange(_) => {
+                    format!("{} is outside the years 1..9999", time.describe())
+                }
+                other => other.to_string(),
+            },
+        };
+        let instant = self.plan.config.time_format.instant(&time).map_err(invalid_time)?;
+        let wall = self.clock.wall_time(instant).map_err(invalid_time)?;
+
+        let in_window = self.plan.window.contains(wall);
+        let day = wall.day();
+        let on_candidate_day = self.candidate_days.is_some_and(|(a, b)| a <= day && day <= b);
+        if !in_window && !on_candidate_day {
+            return Ok(());
+        }
+        if on_candidate_day && self.plan.baseline.is_some_and(|w| w.contains(wall)) {
+            // Deciding which days the baseline uses needs only the timestamp.
+            self.days.entry(day).or_default().in_window = true;
+        }
+        let pair = match self.pair_and_sample(record) {
+            Ok(pair) => pair,
+            Err(error) if in_window => return Err(error),
+            Err(error) => {
+                let d = self.days.entry(day).or_default();
+                d.invalid += 1;
+                if d.first_invalid.as_ref().is_none_or(|f| record.order < f.order) {
+                    d.first_invalid =
+                        Some(InvalidRecord { order: record.order, seq: record.seq, error });
+                }
+                return Ok(());
+            }
+        };
+        if in_window {
+            let slot = &mut self.local[pair as usize];
+            let lp = slot.get_or_insert_with(|| LocalPair::new(record.order));
+            lp.counts.add(&self.id_buf, 1);
+            lp.first_seen = lp.first_seen.min(record.order);
+        }
+        if on_candidate_day {
+            self.days.entry(day).or_default().pairs.entry(pair).or_default().add(&self.id_buf, 1);
+        }
+        Ok(())
+    }
+}
+
+impl PeakAccumulator<'_> {
+    /// Reads the dimensions, cross dimensions and sample of a record (in the reference's
+    /// order, so the first missing field named is the one it would trip on); returns the pair
+    /// id and leaves the sample's identity in `id_buf`.
+    fn pair_and_sample(&mut self, record: &Record<'_, '_>) -> Result<u32, RecordError> {
+        let fields = &self.plan.config.fields;
+        let nd = fields.dims.len();
+        self.key_buf.clear();
+        for (i, name) in fields.dims.iter().enumerate() {
+            let v =
+                record.slots[2 + i].ok_or_else(|| RecordError::Missing { field: name.clone() })?;
+            let text = v
+                .to_text()
+                .map_err(|e| RecordError::Invalid { field: name.clone(), reason: e.to_string() })?;
+            encode_dim(&mut self.key_buf, &text);
+        }
+        for (j, name) in fields.cross.iter().enumerate() {
+            let v = record.slots[2 + nd + j]
+                .ok_or_else(|| RecordError::Missing { field: name.clone() })?;
+            v.to_text()
+                .map_err(|e| RecordError::Invalid { field: name.clone(), reason: e.to_string() })?;
+        }
+        let sample =
+            record.slots[1].ok_or_else(|| RecordError::Missing { field: fields.sample.clone() })?;
+        sample.write_identity(&mut self.id_buf).map_err(|e| RecordError::Invalid {
+            field: fields.sample.clone(),
+            reason: e.to_string(),
+        })?;
+        if self.id_buf.len() > u32::MAX as usize {
+            return Err(RecordError::Invalid {
+                field: fields.sample.clone(),
+                reason: "longer than 4 GiB".into(),
+            });
+        }
+        let id = self.pairs.intern(&self.key_buf);
+        if self.local.len() <= id as usize {
+            self.local.resize_with(id as usize + 1, || None);
+        }
+        Ok(id)
+    }
+
+    /// Adds the counts of `other` (a later part of the input).
+    pub fn merge(&mut self, other: PeakAccumulator<'_>) {
+        let ids: Vec<u32> = other.pairs.encoded.iter().map(|k| self.pairs.intern(k)).collect();
+        if self.local.len() < self.pairs.encoded.len() {
+            self.local.resize_with(self.pairs.encoded.len(), || None);
+        }
+        for (oid, lp) in other.local.into_iter().enumerate() {
+            let Some(lp) = lp else { continue };
+            match &mut self.local[ids[oid] as usize] {
+                Some(mine) => mine.merge(lp),
+                slot @ None => *slot = Some(lp),
+            }
+        }
+        for (day, theirs) in other.days {
+            let mine = self.days.entry(day).or_default();
+            mine.in_window |= theirs.in_window;
+            mine.invalid += theirs.invalid;
+            if let Some(f) = theirs.first_invalid {
+                if mine.first_invalid.as_ref().is_none_or(|m| f.order < m.order) {
+                    mine.first_invalid = Some(f);
+                }
+            }
+            for (oid, counts) in theirs.pairs {
+                mine.pairs.entry(ids[oid as usize]).or_default().merge(counts);
+            }
+        }
+    }
+
+    /// The local table, the baseline days and the records the baseline could not use.
+    pub fn finish(self) -> Tallies {
+        let pairs = &self.pairs;
+        let local: Vec<(RecordOrder, PairKey, SampleCounts)> = self
+            .local
+            .into_iter()
+            .enumerate()
+            .filter_map(|(id, lp)| lp.map(|lp| (lp.first_seen, pairs.decode(id as u32), lp.counts)))
+            .collect();
+        let local = LocalTable::from_counts(first_appearance_order(local));
+
+        let mut days = Vec::new();
+        let mut unusable = Unusable::default();
+        for (day, counts) in self.days {
+            if !counts.in_window {
+                continue;
+            }
+            unusable.count += counts.invalid;
+            if let Some(f) = counts.first_invalid {
+                if unusable.first.as_ref().is_none_or(|u| f.order < u.order) {
+                    unusable.first = Some(f);
+                }
+            }
+            let pairs: BTreeMap<PairKey, (i64, i64)> = counts
+                .pairs
+                .into_iter()
+                .map(|(id, c)| (pairs.decode(id), (c.submissions() as i64, c.samples() as i64)))
+                .collect();
+            days.push(DayTable { day, pairs });
+        }
+        Tallies { local, baseline_days: days, unusable }
+    }
+}
+
+/// Orders pairs as the reference's nested dictionaries iterate: first values of the first
+/// dimension in the order first seen, then within each the second dimension's values in the
+/// order first seen, and so on.
+fn first_appearance_order(
+    pairs: Vec<(RecordOrder, PairKey, SampleCounts)>,
+) -> Vec<(PairKey, SampleCounts)> {
+    let depth = pairs.first().map_or(0, |p| p.1.len());
+    let mut first_of_prefix: Vec<BTreeMap<&[String], RecordOrder>> = vec![BTreeMap::new(); depth];
+    for (order, key, _) in &pairs {
+        for (k, firsts) in first_of_prefix.iter_mut().enumerate() {
+            let e = firsts.entry(&key[..=k]).or_insert(*order);
+            *e = (*e).min(*order);
+        }
+    }
+    let rank = |key: &PairKey| -> Vec<RecordOrder> {
+        (0..key.len()).map(|k| first_of_prefix[k][&key[..=k]]).collect()
+    };
+    let ranks: Vec<Vec<RecordOrder>> = pairs.iter().map(|(_, key, _)| rank(key)).collect();
+    let mut ranked: Vec<(Vec<RecordOrder>, PairKey, SampleCounts)> =
+        ranks.into_iter().zip(pairs).map(|(r, (_, key, counts))| (r, key, counts)).collect();
+    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    ranked.into_iter().map(|(_, key, counts)| (key, counts)).collect()
+}
+
+/// One day of the baseline week: submissions and distinct samples per pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayTable {
+    /// The local calendar date.
+    pub day: Day,
+    /// `(submissions, distinct samples)` per pair seen that day.
+    pub pairs: BTreeMap<PairKey, (i64, i64)>,
+}
+
+/// Records on baseline days that lacked a field the baseline needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unusable {
+    /// How many.
+    pub count: u64,
+    /// The first, in input order.
+    pub first: Option<InvalidRecord>,
+}
+
+/// What a pass over the input produced.
+#[derive(Debug)]
+pub struct Tallies {
+    /// Statistics of the window under test.
+    pub local: LocalTable,
+    /// The days of the baseline week that have data, in date order (empty when no baseline
+    /// was counted).
+    pub baseline_days: Vec<DayTable>,
+    /// Records of those days that the baseline could not use.
+    pub unusable: Unusable,
+}

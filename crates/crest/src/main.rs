@@ -1,0 +1,64 @@
+//! The `crest` command: a thin shell over crest's library crates.
+//!
+//! `main` parses the arguments, runs one command, and turns the outcome into the exit status
+//! in one place: 0 when the command ran (whatever it found), 1 on an error, 2 on a usage error.
+
+mod cli;
+mod fsutil;
+mod logging;
+mod output;
+mod peaks;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::logging::Verbosity;
+
+/// Why a command did not complete.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The arguments are wrong (exit status 2).
+    Usage(String),
+    /// The command failed (exit status 1).
+    Run(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Run(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version print to stdout and exit 0; usage errors exit 2.
+        Err(e) => e.exit(),
+    };
+    let result = match &cli.command {
+        Command::Peaks(args) => {
+            logging::init(if args.quiet {
+                Verbosity::Quiet
+            } else if args.verbose {
+                Verbosity::Verbose
+            } else {
+                Verbosity::Normal
+            });
+            peaks::run(args)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("crest: error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(err)) => {
+            eprintln!("crest: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
