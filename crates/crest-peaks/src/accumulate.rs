@@ -17,7 +17,7 @@ use crest_core::time::{Day, LocalClock, TimeError, WallTime};
 use crest_core::value::Projection;
 
 use crate::config::{DEFAULT_GLOBAL_TABLE_AGE_DAYS, PeakConfig};
-use crate::local::{LocalPair, LocalTable, SampleCounts};
+use crate::local::{LocalPair, LocalTable, SampleCounts, TableFull};
 
 /// A half-open span of wall-clock time `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,14 +215,21 @@ impl RecordSink for PeakAccumulator<'_> {
                 return Ok(());
             }
         };
+        let full = |_| RecordError::Invalid {
+            field: fields.sample.clone(),
+            reason:
+                "more than 4 GiB of distinct values in one pair and day (split the input by day)"
+                    .into(),
+        };
         if in_window {
             let slot = &mut self.local[pair as usize];
             let lp = slot.get_or_insert_with(|| LocalPair::new(record.order));
-            lp.counts.add(&self.id_buf, 1);
+            lp.counts.add(&self.id_buf, 1).map_err(full)?;
             lp.first_seen = lp.first_seen.min(record.order);
         }
         if on_candidate_day {
-            self.days.entry(day).or_default().pairs.entry(pair).or_default().add(&self.id_buf, 1);
+            let counts = self.days.entry(day).or_default().pairs.entry(pair).or_default();
+            counts.add(&self.id_buf, 1).map_err(full)?;
         }
         Ok(())
     }
@@ -269,8 +276,8 @@ impl PeakAccumulator<'_> {
         Ok(id)
     }
 
-    /// Adds the counts of `other` (a later part of the input).
-    pub fn merge(&mut self, other: PeakAccumulator<'_>) {
+    /// Adds the counts of `other` (another part of the input).
+    pub fn merge(&mut self, other: PeakAccumulator<'_>) -> Result<(), TableFull> {
         let ids: Vec<u32> = other.pairs.encoded.iter().map(|k| self.pairs.intern(k)).collect();
         if self.local.len() < self.pairs.encoded.len() {
             self.local.resize_with(self.pairs.encoded.len(), || None);
@@ -278,7 +285,7 @@ impl PeakAccumulator<'_> {
         for (oid, lp) in other.local.into_iter().enumerate() {
             let Some(lp) = lp else { continue };
             match &mut self.local[ids[oid] as usize] {
-                Some(mine) => mine.merge(lp),
+                Some(mine) => mine.merge(lp)?,
                 slot @ None => *slot = Some(lp),
             }
         }
@@ -292,9 +299,10 @@ impl PeakAccumulator<'_> {
                 }
             }
             for (oid, counts) in theirs.pairs {
-                mine.pairs.entry(ids[oid as usize]).or_default().merge(counts);
+                mine.pairs.entry(ids[oid as usize]).or_default().merge(counts)?;
             }
         }
+        Ok(())
     }
 
     /// The local table, the baseline days and the records the baseline could not use.

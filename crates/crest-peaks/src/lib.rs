@@ -41,4 +41,4 @@ pub use config::{
 };
 pub use detect::{Peak, PeakRules, detect, peaks_to_json};
 pub use global::{GlobalTable, GstEntry, GstError, nest, window_count};
-pub use local::{LocalEntry, LocalStats, LocalTable, SampleCounts};
+pub use local::{LocalEntry, LocalStats, LocalTable, SampleCounts, TableFull};

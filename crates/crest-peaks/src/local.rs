@@ -6,30 +6,46 @@ use crest_core::record::RecordOrder;
 use crate::accumulate::PairKey;
 use crate::config::LOCAL_MIN_COUNT;
 
-/// Submissions per distinct sample of one pair.
+/// Submissions per distinct sample of one pair (in the window, or on one day).
 ///
-/// Sample identities live back to back in one arena (a 4-byte length, then the bytes) and the
-/// hash table holds only `(offset, count)`: no allocation per sample, and about 60 bytes per
-/// distinct 40-character hash instead of twice that with boxed keys.
+/// This is where the detector's memory goes, so it is packed: sample identities (see
+/// `RawValue::write_identity`; a SHA-1 digest takes 21 bytes) live back to back in one arena
+/// behind a one-byte length, and the hash table holds 8-byte `(offset, count)` slots. Counts
+/// beyond `u32::MAX` (never seen in practice, but possible) spill into a side map, so every
+/// count stays exact.
 #[derive(Clone, Default)]
 pub struct SampleCounts {
     table: hashbrown::HashTable<SampleSlot>,
     arena: Vec<u8>,
+    /// Counts above `u32::MAX`, by offset: the part of the count the slot cannot hold.
+    overflow: Option<Box<hashbrown::HashMap<u32, u64>>>,
     hasher: foldhash::fast::RandomState,
 }
 
 #[derive(Clone, Copy)]
 struct SampleSlot {
-    offset: u64,
-    count: u64,
+    offset: u32,
+    count: u32,
 }
 
-/// The identity stored at `offset` of an arena.
+/// The arena of one table is addressed with 32-bit offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("more than 4 GiB of distinct sample ids in one pair and day")]
+pub struct TableFull;
+
+/// The identity stored at `offset` of an arena: a length byte (255: a 4-byte length follows),
+/// then the bytes.
 #[inline]
-fn stored(arena: &[u8], offset: u64) -> &[u8] {
+fn stored(arena: &[u8], offset: u32) -> &[u8] {
     let at = offset as usize;
-    let len = u32::from_le_bytes(arena[at..at + 4].try_into().expect("4 bytes")) as usize;
-    &arena[at + 4..at + 4 + len]
+    match arena[at] {
+        255 => {
+            let len =
+                u32::from_le_bytes(arena[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
+            &arena[at + 5..at + 5 + len]
+        }
+        len => &arena[at + 1..at + 1 + len as usize],
+    }
 }
 
 impl std::fmt::Debug for SampleCounts {
@@ -42,45 +58,62 @@ impl std::fmt::Debug for SampleCounts {
 }
 
 impl SampleCounts {
-    /// Counts `n` more submissions of the sample with this identity (at most 4 GiB long).
+    /// Counts `n` more submissions of the sample with this identity.
     #[inline]
-    pub fn add(&mut self, identity: &[u8], n: u64) {
+    pub fn add(&mut self, identity: &[u8], n: u64) -> Result<(), TableFull> {
         use std::hash::BuildHasher;
         let hash = self.hasher.hash_one(identity);
         let arena = &self.arena;
         if let Some(slot) = self.table.find_mut(hash, |s| stored(arena, s.offset) == identity) {
-            slot.count += n;
-            return;
+            let total = slot.count as u64 + n;
+            if total <= u32::MAX as u64 {
+                slot.count = total as u32;
+            } else {
+                let offset = slot.offset;
+                slot.count = u32::MAX;
+                *self.overflow.get_or_insert_with(Default::default).entry(offset).or_insert(0) +=
+                    total - u32::MAX as u64;
+            }
+            return Ok(());
         }
-        let offset = self.arena.len() as u64;
-        let len = u32::try_from(identity.len())
-            .expect("sample identities are limited to 4 GiB by the accumulator");
-        self.arena.extend_from_slice(&len.to_le_bytes());
+        let offset = u32::try_from(self.arena.len()).map_err(|_| TableFull)?;
+        if identity.len() < 255 {
+            self.arena.push(identity.len() as u8);
+        } else {
+            let len = u32::try_from(identity.len()).map_err(|_| TableFull)?;
+            self.arena.push(255);
+            self.arena.extend_from_slice(&len.to_le_bytes());
+        }
         self.arena.extend_from_slice(identity);
         let (arena, hasher) = (&self.arena, &self.hasher);
-        self.table.insert_unique(hash, SampleSlot { offset, count: n }, |s| {
-            hasher.hash_one(stored(arena, s.offset))
-        });
+        let slot = SampleSlot { offset, count: 0 };
+        self.table.insert_unique(hash, slot, |s| hasher.hash_one(stored(arena, s.offset)));
+        // Counting through the path above keeps the overflow rule in one place.
+        self.add(identity, n)
     }
 
-    /// Adds another pair's counts.
-    pub fn merge(&mut self, mut other: SampleCounts) {
+    /// Adds another table's counts.
+    pub fn merge(&mut self, mut other: SampleCounts) -> Result<(), TableFull> {
         if other.table.len() > self.table.len() {
             std::mem::swap(self, &mut other);
         }
-        for slot in other.table.iter() {
-            self.add(stored(&other.arena, slot.offset), slot.count);
+        for (identity, n) in other.iter() {
+            self.add(identity, n)?;
         }
+        Ok(())
     }
 
     /// Every `(identity, count)`.
     fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
-        self.table.iter().map(|s| (stored(&self.arena, s.offset), s.count))
+        self.table.iter().map(|s| {
+            let spill = self.overflow.as_ref().and_then(|o| o.get(&s.offset)).copied().unwrap_or(0);
+            (stored(&self.arena, s.offset), s.count as u64 + spill)
+        })
     }
 
     /// Total submissions.
     pub fn submissions(&self) -> u64 {
-        self.table.iter().map(|s| s.count).sum()
+        self.iter().map(|(_, n)| n).sum()
     }
 
     /// Distinct samples.
@@ -88,7 +121,7 @@ impl SampleCounts {
         self.table.len() as u64
     }
 
-    /// The `n` most submitted samples, most first (ties by sample, for determinism).
+    /// The `n` most submitted samples with their counts, most first (ties by sample).
     pub fn top(&self, n: usize) -> Vec<(String, u64)> {
         let mut all: Vec<(&[u8], u64)> = self.iter().collect();
         let n = n.min(all.len());
@@ -106,8 +139,10 @@ impl SampleCounts {
 
 /// Renders a sample identity (see `RawValue::write_identity`) as text.
 fn identity_text(id: &[u8]) -> String {
+    if let Some(text) = crest_core::value::identity_string(id) {
+        return text;
+    }
     match id.split_first() {
-        Some((b's', rest)) => String::from_utf8_lossy(rest).into_owned(),
         Some((b'i', rest)) if rest.len() == 8 => {
             i64::from_le_bytes(rest.try_into().expect("8 bytes")).to_string()
         }
@@ -135,9 +170,9 @@ impl LocalPair {
         LocalPair { counts: SampleCounts::default(), first_seen }
     }
 
-    pub(crate) fn merge(&mut self, other: LocalPair) {
-        self.counts.merge(other.counts);
+    pub(crate) fn merge(&mut self, other: LocalPair) -> Result<(), TableFull> {
         self.first_seen = self.first_seen.min(other.first_seen);
+        self.counts.merge(other.counts)
     }
 }
 
@@ -228,7 +263,7 @@ mod tests {
     fn counts(cs: &[u64]) -> SampleCounts {
         let mut s = SampleCounts::default();
         for (i, &c) in cs.iter().enumerate() {
-            s.add(format!("ss{i}").as_bytes(), c);
+            s.add(format!("ss{i}").as_bytes(), c).unwrap();
         }
         s
     }
@@ -253,9 +288,33 @@ mod tests {
         let st = LocalStats::from_counts(&counts(&[30, 50]));
         assert_eq!(st.samp_sub_ratio, 0.62);
         let mut c = counts(&[30]);
-        c.add(b"sx", 10);
-        c.add(b"sy", 40);
+        c.add(b"sx", 10).unwrap();
+        c.add(b"sy", 40).unwrap();
         assert_eq!(LocalStats::from_counts(&c).samp_sub_ratio, 0.5);
+    }
+
+    #[test]
+    fn merging_adds_counts() {
+        let mut a = counts(&[1, 2]);
+        let mut b = SampleCounts::default();
+        b.add(b"ss1", 5).unwrap();
+        b.add(b"sz", 7).unwrap();
+        a.merge(b).unwrap();
+        assert_eq!((a.samples(), a.submissions()), (3, 15));
+        assert_eq!(a.top(1), [("s1".to_string(), 7)]);
+    }
+
+    #[test]
+    fn counts_beyond_32_bits_stay_exact() {
+        let mut c = SampleCounts::default();
+        c.add(b"sbig", u32::MAX as u64 - 1).unwrap();
+        c.add(b"sbig", 5).unwrap();
+        c.add(b"sbig", 1 << 40).unwrap();
+        let long = vec![b's'; 300];
+        c.add(&long, 2).unwrap();
+        assert_eq!(c.submissions(), u32::MAX as u64 + 4 + (1 << 40) + 2);
+        assert_eq!(c.top(1), [("big".to_string(), u32::MAX as u64 + 4 + (1 << 40))]);
+        assert_eq!(c.top(2)[1].0.len(), 299);
     }
 
     #[test]

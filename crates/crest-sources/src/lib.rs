@@ -14,4 +14,4 @@ mod scan;
 
 pub use error::ReadError;
 pub use input::{Input, absolutize, expand};
-pub use read::{Progress, ReadOptions, Readout, Skipped, read};
+pub use read::{Progress, ReadOptions, Readout, Skipped, read, read_slice};

@@ -128,6 +128,48 @@ pub struct Readout<S> {
     locator: Locator,
 }
 
+/// Reads records from bytes already in memory (a JSON array or JSON Lines), on the calling
+/// thread, into one sink. `name` names the input in messages.
+pub fn read_slice<S: RecordSink>(
+    bytes: &[u8],
+    name: &str,
+    projection: &Projection,
+    options: &ReadOptions,
+    mut sink: S,
+) -> Result<Readout<S>, ReadError> {
+    let matcher = Matcher::new(projection.fields());
+    let ctx = Ctx {
+        matcher: &matcher,
+        nslots: projection.len(),
+        skip_invalid: options.skip_invalid,
+        progress: options.progress.as_deref(),
+    };
+    let locate =
+        |offset: usize, record: Option<u64>| locate_in(name, Some(bytes), offset as u64, record);
+    if let Err(e) = simdutf8::compat::from_utf8(bytes) {
+        return Err(ReadError::Encoding { location: Box::new(locate(e.valid_up_to(), None)) });
+    }
+    let mut state = RegionState::new(ctx.nslots);
+    scan_region(bytes, 0, bytes.len(), true, Frame::Start, &ctx, &mut state, &mut sink, 0, 0, 0);
+    let mut skipped = state.skipped;
+    if let Some((loc, _)) = skipped.first.as_mut() {
+        *loc = locate(loc.offset as usize, state.first_skip_index.map(|i| i + 1));
+    }
+    if let Some(err) = state.error {
+        return Err(err.into_read_error(|offset, index| locate(offset, index.map(|i| i + 1))));
+    }
+    let locator = Locator {
+        inputs: vec![InputLocator { name: name.to_string(), buffer: None, part_bases: vec![0] }],
+    };
+    Ok(Readout {
+        parts: vec![sink],
+        records: state.records,
+        bytes: bytes.len() as u64,
+        skipped,
+        locator,
+    })
+}
+
 impl<S> Readout<S> {
     /// Where the record at `order`/`seq` is, as precisely as the input allows (line and
     /// column for plain files; record number always).
@@ -158,7 +200,7 @@ where
     };
     let threads = rayon::current_num_threads().max(1);
     let chunks_per_thread =
-        if options.chunks_per_thread == 0 { 2 } else { options.chunks_per_thread };
+        if options.chunks_per_thread == 0 { 1 } else { options.chunks_per_thread };
     let min_chunk =
         if options.min_chunk_bytes == 0 { MIN_CHUNK_BYTES } else { options.min_chunk_bytes };
 
@@ -228,19 +270,7 @@ where
             }
             readout.skipped.absorb(skipped);
             if let Some(err) = part.error {
-                return Err(match err {
-                    PartError::Syntax { offset, message } => ReadError::Syntax {
-                        location: Box::new(locate(offset, None)),
-                        message: message.to_string(),
-                    },
-                    PartError::Encoding { offset } => {
-                        ReadError::Encoding { location: Box::new(locate(offset, None)) }
-                    }
-                    PartError::Record { offset, index, error } => {
-                        ReadError::Record { location: Box::new(locate(offset, Some(index))), error }
-                    }
-                    PartError::Final(e) => e,
-                });
+                return Err(err.into_read_error(locate));
             }
             records_before += part.records;
             readout.parts.push(part.sink);
@@ -309,9 +339,29 @@ enum Buffer {
 
 /// Pages of a mapped input the scan has moved past are handed back in steps of this size, so
 /// that resident memory stays small however large the file is.
-const RELEASE_STEP: usize = 4 << 20;
+const RELEASE_STEP: usize = 1 << 20;
+
+/// How far ahead of the scan pages of a mapped input are faulted in, in one call.
+const POPULATE_STEP: usize = 1 << 20;
 
 impl Buffer {
+    /// Faults in the pages of `[from, to)` in one call (Linux), rather than one page fault per
+    /// 4 KiB as the scan touches them. Best effort: elsewhere, or on failure, pages fault in
+    /// as usual.
+    fn populate(&self, from: usize, to: usize) {
+        #[cfg(target_os = "linux")]
+        if let Buffer::Mapped(map) = self {
+            const PAGE: usize = 4096;
+            let start = (from / PAGE) * PAGE;
+            let end = to.min(map.len());
+            if end > start {
+                let _ = map.advise_range(memmap2::Advice::PopulateRead, start, end - start);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (from, to);
+    }
+
     /// Tells the kernel the scan no longer needs `[from, to)` (whole pages inside it): they
     /// leave this process's resident set but stay in the page cache, and are read back
     /// transparently should anything touch them again (a rescan, an error location).
@@ -552,6 +602,23 @@ enum PartError {
 }
 
 impl PartError {
+    /// The final error, located by `locate(offset, record index within the part)`.
+    fn into_read_error(self, locate: impl Fn(usize, Option<u64>) -> Location) -> ReadError {
+        match self {
+            PartError::Syntax { offset, message } => ReadError::Syntax {
+                location: Box::new(locate(offset, None)),
+                message: message.to_string(),
+            },
+            PartError::Encoding { offset } => {
+                ReadError::Encoding { location: Box::new(locate(offset, None)) }
+            }
+            PartError::Record { offset, index, error } => {
+                ReadError::Record { location: Box::new(locate(offset, Some(index))), error }
+            }
+            PartError::Final(e) => e,
+        }
+    }
+
     fn offset(&self) -> usize {
         match self {
             PartError::Syntax { offset, .. }
@@ -708,6 +775,8 @@ struct RegionState<'a> {
     mapped: Option<&'a Buffer>,
     /// Up to where pages have been released.
     released: usize,
+    /// Up to where pages have been faulted in.
+    populated: usize,
     /// UTF-8 validation of the region, kept just ahead of the scan.
     utf8: Option<Utf8Check>,
 }
@@ -747,6 +816,7 @@ impl RegionState<'_> {
             count_bytes: true,
             mapped: None,
             released: 0,
+            populated: 0,
             utf8: None,
         }
     }
@@ -786,10 +856,15 @@ fn scan_region<'a, S: RecordSink>(
         }
         if let Some(check) = &mut state.utf8 {
             if pos + PROGRESS_STEP > check.checked {
-                check.advance(buf, pos + 4 * PROGRESS_STEP);
+                check.advance(buf, pos + PROGRESS_STEP);
             }
         }
         if let Some(map) = state.mapped {
+            if pos + POPULATE_STEP / 2 > state.populated {
+                let from = state.populated.max(pos);
+                state.populated = pos + POPULATE_STEP;
+                map.populate(from, state.populated);
+            }
             if pos >= state.released + RELEASE_STEP {
                 map.release(state.released, pos);
                 state.released = pos;
@@ -1249,26 +1324,9 @@ fn stream_loop<S: RecordSink>(
                 out.stop = stop;
                 out.bytes = base + buf.len() as u64;
                 out.error = state.error.take().map(|err| {
-                    PartError::Final(match err {
-                        PartError::Syntax { offset, message } => ReadError::Syntax {
-                            location: Box::new(locate(&buf, base, lines_before, offset, None)),
-                            message: message.to_string(),
-                        },
-                        PartError::Encoding { offset } => ReadError::Encoding {
-                            location: Box::new(locate(&buf, base, lines_before, offset, None)),
-                        },
-                        PartError::Record { offset, index, error } => ReadError::Record {
-                            location: Box::new(locate(
-                                &buf,
-                                base,
-                                lines_before,
-                                offset,
-                                Some(index + 1),
-                            )),
-                            error,
-                        },
-                        PartError::Final(e) => e,
-                    })
+                    PartError::Final(err.into_read_error(|offset, index| {
+                        locate(&buf, base, lines_before, offset, index.map(|i| i + 1))
+                    }))
                 });
                 return out;
             }

@@ -296,10 +296,9 @@ fn read_tallies(
         read_started.elapsed().as_secs_f64()
     );
     let parts = std::mem::take(&mut readout.parts);
-    let merged: Option<PeakAccumulator<'_>> = parts.into_par_iter().reduce_with(|mut a, b| {
-        a.merge(b);
-        a
-    });
+    let merged: Option<Result<PeakAccumulator<'_>, _>> =
+        parts.into_par_iter().map(Ok).try_reduce_with(|mut a, b| a.merge(b).map(|()| a));
+    let merged = merged.transpose().map_err(|e| anyhow!("{e}"))?;
     let tallies = merged.unwrap_or_else(|| plan.accumulator()).finish();
     let mut skipped = std::mem::take(&mut readout.skipped);
     if let Some(first) = &tallies.unusable.first {
