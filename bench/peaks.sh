@@ -14,7 +14,8 @@
 #
 # With REFERENCE_PYTHON set to a Python that has telemetry-peak-analyzer==0.1.6 installed
 # (and faketime on PATH for the backend run), the reference runs the same steps and the table
-# shows the speed-up and memory ratio. Output is a Markdown table.
+# shows the speed-up and memory ratio (the reference runs $REFERENCE_RUNS times, default 1).
+# Output is a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,10 +39,12 @@ make_input() { # name records peak-records
   echo "$f"
 }
 
-# best-of-N wall seconds and max RSS (KiB) of a command run in $work; prints "secs kib".
+# best-of-N wall seconds and max RSS (KiB) of a command; prints "secs kib".
+# N is $RUNS, or $REFERENCE_RUNS (default 1) for the reference, which is slow.
 measure() {
-  local best_s="" best_k=""
-  for _ in $(seq "$runs"); do
+  local best_s="" best_k="" n=$runs
+  case "$*" in *telemetry_peak_analyzer*) n=${REFERENCE_RUNS:-1} ;; esac
+  for _ in $(seq "$n"); do
     [ -n "${PREP:-}" ] && eval "$PREP"
     local tf out
     tf=$(mktemp)
