@@ -9,6 +9,12 @@
 //!
 //! Memory is one counter per distinct (pair, sample) in the window, plus one per distinct
 //! (day, pair, sample) on candidate days: bounded by keys, not by the size of the input.
+//!
+//! Which fields a record must have follows the reference exactly: the time field always; the
+//! dimensions, cross dimensions and sample in the window; and, when the baseline is built from
+//! the input and its week has data, the dimensions and sample of *every* record (the
+//! reference reads them from the whole input once per baseline day, before it looks at the
+//! date). That last rule is decided at the end, so such records are set aside until then.
 
 use std::collections::BTreeMap;
 
@@ -96,6 +102,7 @@ impl PeakPlan {
             pairs: Pairs::default(),
             local: Vec::new(),
             days: BTreeMap::new(),
+            unusable: Unusable::default(),
             key_buf: Vec::new(),
             id_buf: Vec::new(),
         }
@@ -145,10 +152,6 @@ struct DayCounts {
     in_window: bool,
     /// Sample counts per pair id.
     pairs: BTreeMap<u32, SampleCounts>,
-    /// Records of this day the baseline could not use (missing or invalid fields): an error
-    /// only if the day turns out to belong to the baseline.
-    invalid: u64,
-    first_invalid: Option<InvalidRecord>,
 }
 
 /// A record that could not be used, with where it is.
@@ -171,6 +174,9 @@ pub struct PeakAccumulator<'p> {
     /// Window counts by pair id (`None` for pairs seen only on baseline days).
     local: Vec<Option<LocalPair>>,
     days: BTreeMap<Day, DayCounts>,
+    /// Records outside the window without the fields a baseline from the input needs: an
+    /// error only if the baseline week turns out to have data.
+    unusable: Unusable,
     key_buf: Vec<u8>,
     id_buf: Vec<u8>,
 }
@@ -195,23 +201,27 @@ impl RecordSink for PeakAccumulator<'_> {
         let in_window = self.plan.window.contains(wall);
         let day = wall.day();
         let on_candidate_day = self.candidate_days.is_some_and(|(a, b)| a <= day && day <= b);
-        if !in_window && !on_candidate_day {
-            return Ok(());
-        }
         if on_candidate_day && self.plan.baseline.is_some_and(|w| w.contains(wall)) {
             // Deciding which days the baseline uses needs only the timestamp.
             self.days.entry(day).or_default().in_window = true;
         }
-        let pair = match self.pair_and_sample(record) {
+        if !in_window && !on_candidate_day {
+            if self.plan.baseline.is_some() {
+                if let Err(error) = self.check_baseline_fields(record) {
+                    self.unusable.note(InvalidRecord {
+                        order: record.order,
+                        seq: record.seq,
+                        error,
+                    });
+                }
+            }
+            return Ok(());
+        }
+        let pair = match self.pair_and_sample(record, in_window) {
             Ok(pair) => pair,
             Err(error) if in_window => return Err(error),
             Err(error) => {
-                let d = self.days.entry(day).or_default();
-                d.invalid += 1;
-                if d.first_invalid.as_ref().is_none_or(|f| record.order < f.order) {
-                    d.first_invalid =
-                        Some(InvalidRecord { order: record.order, seq: record.seq, error });
-                }
+                self.unusable.note(InvalidRecord { order: record.order, seq: record.seq, error });
                 return Ok(());
             }
         };
@@ -236,10 +246,25 @@ impl RecordSink for PeakAccumulator<'_> {
 }
 
 impl PeakAccumulator<'_> {
-    /// Reads the dimensions, cross dimensions and sample of a record (in the reference's
-    /// order, so the first missing field named is the one it would trip on); returns the pair
-    /// id and leaves the sample's identity in `id_buf`.
-    fn pair_and_sample(&mut self, record: &Record<'_, '_>) -> Result<u32, RecordError> {
+    /// Checks, without counting, that a record has the dimensions and sample a baseline built
+    /// from the input reads.
+    fn check_baseline_fields(&self, record: &Record<'_, '_>) -> Result<(), RecordError> {
+        let fields = &self.plan.config.fields;
+        for (i, name) in fields.dims.iter().enumerate() {
+            scalar(record, 2 + i, name)?;
+        }
+        scalar(record, 1, &fields.sample)
+    }
+
+    /// Reads the dimensions, the cross dimensions (only `with_cross`: the reference reads them
+    /// in the window alone) and the sample of a record, in the reference's order so that the
+    /// first missing field named is the one it trips on; returns the pair id and leaves the
+    /// sample's identity in `id_buf`.
+    fn pair_and_sample(
+        &mut self,
+        record: &Record<'_, '_>,
+        with_cross: bool,
+    ) -> Result<u32, RecordError> {
         let fields = &self.plan.config.fields;
         let nd = fields.dims.len();
         self.key_buf.clear();
@@ -251,11 +276,10 @@ impl PeakAccumulator<'_> {
                 .map_err(|e| RecordError::Invalid { field: name.clone(), reason: e.to_string() })?;
             encode_dim(&mut self.key_buf, &text);
         }
-        for (j, name) in fields.cross.iter().enumerate() {
-            let v = record.slots[2 + nd + j]
-                .ok_or_else(|| RecordError::Missing { field: name.clone() })?;
-            v.to_text()
-                .map_err(|e| RecordError::Invalid { field: name.clone(), reason: e.to_string() })?;
+        if with_cross {
+            for (j, name) in fields.cross.iter().enumerate() {
+                scalar(record, 2 + nd + j, name)?;
+            }
         }
         let sample =
             record.slots[1].ok_or_else(|| RecordError::Missing { field: fields.sample.clone() })?;
@@ -278,6 +302,7 @@ impl PeakAccumulator<'_> {
 
     /// Adds the counts of `other` (another part of the input).
     pub fn merge(&mut self, other: PeakAccumulator<'_>) -> Result<(), TableFull> {
+        self.unusable.absorb(other.unusable);
         let ids: Vec<u32> = other.pairs.encoded.iter().map(|k| self.pairs.intern(k)).collect();
         if self.local.len() < self.pairs.encoded.len() {
             self.local.resize_with(self.pairs.encoded.len(), || None);
@@ -292,12 +317,6 @@ impl PeakAccumulator<'_> {
         for (day, theirs) in other.days {
             let mine = self.days.entry(day).or_default();
             mine.in_window |= theirs.in_window;
-            mine.invalid += theirs.invalid;
-            if let Some(f) = theirs.first_invalid {
-                if mine.first_invalid.as_ref().is_none_or(|m| f.order < m.order) {
-                    mine.first_invalid = Some(f);
-                }
-            }
             for (oid, counts) in theirs.pairs {
                 mine.pairs.entry(ids[oid as usize]).or_default().merge(counts)?;
             }
@@ -317,16 +336,9 @@ impl PeakAccumulator<'_> {
         let local = LocalTable::from_counts(first_appearance_order(local));
 
         let mut days = Vec::new();
-        let mut unusable = Unusable::default();
         for (day, counts) in self.days {
             if !counts.in_window {
                 continue;
-            }
-            unusable.count += counts.invalid;
-            if let Some(f) = counts.first_invalid {
-                if unusable.first.as_ref().is_none_or(|u| f.order < u.order) {
-                    unusable.first = Some(f);
-                }
             }
             let pairs: BTreeMap<PairKey, (i64, i64)> = counts
                 .pairs
@@ -335,6 +347,8 @@ impl PeakAccumulator<'_> {
                 .collect();
             days.push(DayTable { day, pairs });
         }
+        // Set-aside records matter only if the baseline reads the whole input again.
+        let unusable = if days.is_empty() { Unusable::default() } else { self.unusable };
         Tallies { local, baseline_days: days, unusable }
     }
 }
@@ -372,13 +386,40 @@ pub struct DayTable {
     pub pairs: BTreeMap<PairKey, (i64, i64)>,
 }
 
-/// Records on baseline days that lacked a field the baseline needs.
+/// Records outside the window that lack a field the baseline from the input reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Unusable {
     /// How many.
     pub count: u64,
     /// The first, in input order.
     pub first: Option<InvalidRecord>,
+}
+
+impl Unusable {
+    fn note(&mut self, record: InvalidRecord) {
+        self.count += 1;
+        if self.first.as_ref().is_none_or(|f| record.order < f.order) {
+            self.first = Some(record);
+        }
+    }
+
+    fn absorb(&mut self, other: Unusable) {
+        self.count += other.count;
+        if let Some(f) = other.first {
+            if self.first.as_ref().is_none_or(|m| f.order < m.order) {
+                self.first = Some(f);
+            }
+        }
+    }
+}
+
+/// The field in `slot`, which must be present and a scalar (the reference uses it as a
+/// dictionary key).
+fn scalar(record: &Record<'_, '_>, slot: usize, name: &str) -> Result<(), RecordError> {
+    let v = record.slots[slot].ok_or_else(|| RecordError::Missing { field: name.to_string() })?;
+    v.to_text()
+        .map(|_| ())
+        .map_err(|e| RecordError::Invalid { field: name.to_string(), reason: e.to_string() })
 }
 
 /// What a pass over the input produced.
@@ -389,6 +430,7 @@ pub struct Tallies {
     /// The days of the baseline week that have data, in date order (empty when no baseline
     /// was counted).
     pub baseline_days: Vec<DayTable>,
-    /// Records of those days that the baseline could not use.
+    /// Records outside the window without the fields the baseline from the input read
+    /// (only when that baseline has data).
     pub unusable: Unusable,
 }

@@ -187,7 +187,7 @@ fn execute(
                 global = Some(table);
             }
             Err(e) => {
-                info!("\t{}", python_os_error(&e, path));
+                info!("\tFailed: {}", python_os_error(&e, path));
                 info!("Loading global tables from the backend");
             }
         }

@@ -1,14 +1,15 @@
 //! Byte-exact parity with telemetry-peak-analyzer 0.1.6: every golden run of the reference.
 //!
-//! Two manifests in the same format: the reference runs shipped in `../shared` (skipped when
-//! it is absent, required under `CREST_TEST_SERVICES=1`), and the extra runs this repository
-//! owns in `tests/golden/peaks-extra` (inputs made with our generator and small crafted
-//! files, outputs from the reference itself; see its README).
+//! Three manifests in the same format: the reference runs shipped in `../shared` (skipped
+//! when it is absent, required under `CREST_TEST_SERVICES=1`), and two sets of runs this
+//! repository owns, `tests/golden/peaks-extra` and `tests/golden/peaks-edge` (inputs made with
+//! our generator and small crafted files, outputs from the reference itself; see their
+//! READMEs).
 //!
 //! Each step runs the real binary in a scratch directory holding `./data/<inputs>` and, when
 //! the step starts from a table, `global_table.json`, with the clock pinned to `now` and the
 //! zone to `tz`. The exit status must agree (2 for usage errors), and `peaks.json`,
-//! `global_table.json` and (where recorded) the peak log lines must equal the reference's.
+//! `global_table.json` and (where recorded) the log lines must equal the reference's.
 
 mod common;
 
@@ -152,13 +153,16 @@ fn run_manifest(manifest: &Path, data_dirs: &[PathBuf]) -> Outcome {
                     }
                 }
                 if let Ok(log) = fs::read_to_string(expected.join("log.txt")) {
-                    let want = common::peak_log_lines(&log);
-                    let got = common::peak_log_lines(&stderr);
+                    // Every log line, once the time, memory and directory are set aside; the
+                    // peak lines in particular, in the reference's order.
+                    let want = common::comparable_log_lines(&log);
+                    let got = common::comparable_log_lines(&stderr);
                     if want != got {
                         problems.push(format!(
-                            "peak log lines differ\n--- reference\n{want:#?}\n--- crest\n{got:#?}"
+                            "log lines differ\n--- reference\n{want:#?}\n--- crest\n{got:#?}"
                         ));
                     }
+                    assert_eq!(common::peak_log_lines(&log).len() % 9, 0, "whole peaks logged");
                 }
             }
         }
@@ -196,4 +200,11 @@ fn extra_golden_runs() {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/peaks-extra");
     let outcome = run_manifest(&golden.join("manifest.json"), &[golden.join("inputs")]);
     check(outcome, "extra golden manifest");
+}
+
+#[test]
+fn edge_case_golden_runs() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/peaks-edge");
+    let outcome = run_manifest(&golden.join("manifest.json"), &[golden.join("inputs")]);
+    check(outcome, "edge-case golden manifest");
 }

@@ -58,3 +58,64 @@ pub fn peak_log_lines(log: &str) -> Vec<String> {
     }
     out
 }
+
+/// The reference-format log lines (`LEVEL -> [time] [mem] message`) as `LEVEL message`, with
+/// absolute paths of the run's directory replaced by `<dir>`: the parts two runs in different
+/// places and at different times share.
+pub fn comparable_log_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|line| {
+            let (level, rest) = line.split_once(" -> [")?;
+            let (_, msg) = rest.split_once("mb] ")?;
+            Some(format!("{level} {}", escape_terminal_controls(&normalize_paths(msg))))
+        })
+        .collect()
+}
+
+/// Replaces `/any/absolute/path/` before `data/…`, `global_table.json` or `peaks.json` with
+/// `<dir>/`.
+fn normalize_paths(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(start) = rest.find('/') {
+        let (head, tail) = rest.split_at(start);
+        out.push_str(head);
+        let end = tail.find(|c: char| c.is_whitespace() || c == '\'').unwrap_or(tail.len());
+        let path = &tail[..end];
+        let kept = ["/data/", "/global_table.json", "/peaks.json"]
+            .iter()
+            .filter_map(|m| path.rfind(m).map(|i| &path[i + 1..]))
+            .next();
+        match kept {
+            Some(k) => {
+                out.push_str("<dir>/");
+                out.push_str(k);
+            }
+            None => out.push_str(path),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// crest's log lines escape the characters that can drive a terminal (a deliberate difference:
+/// dimension values come from untrusted telemetry); this applies the same rule to the
+/// reference's lines so the rest can be compared. Already escaped text is left as it is.
+fn escape_terminal_controls(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for ch in msg.chars() {
+        match ch {
+            '\x1b' => out.push_str("\\x1b"),
+            '\x07' => out.push_str("\\x07"),
+            '\x08' => out.push_str("\\x08"),
+            '\x0c' => out.push_str("\\x0c"),
+            '\x7f' => out.push_str("\\x7f"),
+            c if ('\u{80}'..='\u{9f}').contains(&c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -164,7 +164,9 @@ step("X_cli2", "10_missing_inside_window", ["-n", "./data/missing_inside.json", 
 step("X_cli2", "11_network_backend_class_json", ["-b", "telemetry_peak_analyzer.backends.JsonBackend"] + W + ["-s", "2020-11-06", "-e", "2020-11-07", "-o", "peaks.json"], before="none")
 
 # ---- run ----------------------------------------------------------------------------------
-work = os.path.join(OUT, ".work")
+# On tmpfs, readdir lists the newest file first: copying inputs in reverse sorted order makes
+# the reference's glob return them sorted, as crest reads them (its documented difference).
+work = "/dev/shm/crest-make-goldens"
 shutil.rmtree(work, ignore_errors=True)
 manifest = {"about": ("Extra golden runs of the reference telemetry peak analyzer 0.1.6, made by "
                       "tools/make_goldens.py. Same format as shared/data/peak-analyzer/golden/manifest.json: "
@@ -179,7 +181,7 @@ for st in steps:
     chain_dir = os.path.join(work, st["chain"])
     if not os.path.isdir(chain_dir):
         os.makedirs(os.path.join(chain_dir, "data"))
-        for f in os.listdir(INPUTS):
+        for f in sorted(os.listdir(INPUTS), reverse=True):
             shutil.copy(os.path.join(INPUTS, f), os.path.join(chain_dir, "data", f))
     gst = os.path.join(chain_dir, "global_table.json")
     if st["before"] == "none" and os.path.exists(gst):
@@ -208,6 +210,8 @@ for st in steps:
     r = subprocess.run(cmd, cwd=chain_dir, env=env, capture_output=True, text=True)
     with open(os.path.join(out_dir, "log.txt"), "w") as f:
         f.write(r.stderr)
+    loaded = [l.split("\t", 1)[1] for l in r.stderr.splitlines() if "] \t/" in l and "Failed" not in l]
+    assert loaded == sorted(loaded), (st["step"], loaded)
     if r.returncode == 0:
         if os.path.exists(gst):
             shutil.copy(gst, os.path.join(out_dir, "global_table.json"))
