@@ -117,6 +117,26 @@ impl<'a> RawValue<'a> {
         }
     }
 
+    /// The same text as [`to_text`](Self::to_text), as bytes, without re-validating UTF-8 for
+    /// unescaped strings (sources hand over validated input): the cheap form for hashing.
+    #[inline]
+    pub fn text_bytes(&self) -> Result<Cow<'a, [u8]>, ValueError> {
+        match self.kind {
+            RawKind::Str { escaped: true } => {
+                Ok(Cow::Owned(decode_str(self.bytes, true).into_owned().into_bytes()))
+            }
+            RawKind::Object => Err(ValueError::NotScalar("an object")),
+            RawKind::Array => Err(ValueError::NotScalar("an array")),
+            _ => Ok(Cow::Borrowed(self.bytes)),
+        }
+    }
+
+    /// Whether the value is a scalar (not an object or an array).
+    #[inline]
+    pub fn is_scalar(&self) -> bool {
+        !matches!(self.kind, RawKind::Object | RawKind::Array)
+    }
+
     /// The value as an `i64`, when it is an integer literal that fits.
     pub fn as_i64(&self) -> Result<i64, ValueError> {
         match self.kind {
@@ -195,25 +215,33 @@ fn parse_i64(bytes: &[u8]) -> Option<i64> {
 /// SHA-256), which pack two digits a byte behind `x` (lowercase) or `X` (uppercase): the same
 /// equality, half the memory per distinct sample.
 fn string_identity(out: &mut Vec<u8>, text: &[u8]) {
-    let lower = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
-    let upper = |b: &u8| b.is_ascii_digit() || (b'A'..=b'F').contains(b);
-    let packable = text.len() >= 16 && text.len() % 2 == 0;
-    let tag = if packable && text.iter().all(lower) {
-        b'x'
-    } else if packable && text.iter().all(upper) {
-        b'X'
-    } else {
-        out.push(b's');
-        out.extend_from_slice(text);
-        return;
-    };
-    out.push(tag);
-    let nibble = |b: u8| match b {
-        b'0'..=b'9' => b - b'0',
-        b'a'..=b'f' => b - b'a' + 10,
-        _ => b - b'A' + 10,
-    };
-    out.extend(text.chunks_exact(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])));
+    fn nibble(b: u8, lower: bool) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' if lower => Some(b - b'a' + 10),
+            b'A'..=b'F' if !lower => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    if text.len() >= 16 && text.len() % 2 == 0 {
+        // One pass packs and checks: any uppercase letter means uppercase hex.
+        let lower = !text.iter().any(u8::is_ascii_uppercase);
+        out.push(if lower { b'x' } else { b'X' });
+        for pair in text.chunks_exact(2) {
+            match (nibble(pair[0], lower), nibble(pair[1], lower)) {
+                (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                _ => {
+                    out.clear();
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            return;
+        }
+    }
+    out.push(b's');
+    out.extend_from_slice(text);
 }
 
 /// The text of a string identity written by [`RawValue::write_identity`] (`None` for other

@@ -140,9 +140,9 @@ impl Pairs {
     }
 }
 
-fn encode_dim(buf: &mut Vec<u8>, text: &str) {
+fn encode_dim(buf: &mut Vec<u8>, text: &[u8]) {
     buf.extend_from_slice(&(text.len() as u32).to_le_bytes());
-    buf.extend_from_slice(text.as_bytes());
+    buf.extend_from_slice(text);
 }
 
 /// Counts of one candidate baseline day.
@@ -272,7 +272,7 @@ impl PeakAccumulator<'_> {
             let v =
                 record.slots[2 + i].ok_or_else(|| RecordError::Missing { field: name.clone() })?;
             let text = v
-                .to_text()
+                .text_bytes()
                 .map_err(|e| RecordError::Invalid { field: name.clone(), reason: e.to_string() })?;
             encode_dim(&mut self.key_buf, &text);
         }

@@ -336,7 +336,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Scans a number at the cursor; returns whether it is an integer literal.
-    #[inline]
+    #[inline(always)]
     fn number(&mut self) -> Scan<bool> {
         let buf = self.buf;
         let mut i = self.pos;
@@ -399,7 +399,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn literal(&mut self, word: &'static [u8]) -> Scan<()> {
         let end = self.pos + word.len();
         match self.buf.get(self.pos..end) {
@@ -554,7 +554,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Scans a scalar (string, number or literal) at the cursor.
-    #[inline]
+    #[inline(always)]
     fn scalar(&mut self) -> Scan<()> {
         match self.peek()? {
             b'"' => self.string().map(|_| ()),
@@ -630,7 +630,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn scalar_or_container(&mut self) -> Scan<()> {
         match self.peek()? {
             b'{' | b'[' => self.skip_container(),
