@@ -4,6 +4,8 @@ use crest_core::record::{Record, RecordError, RecordOrder, RecordSink};
 use crest_core::value::Projection;
 use proptest::prelude::*;
 
+use super::chunks::{Layout, find_record_start};
+use super::stream::utf8_boundary;
 use super::*;
 
 /// Collects records as `(order, values)` and rejects records whose `bad` field is present.
