@@ -71,23 +71,27 @@ impl Drop for ProgressDisplay {
 fn new_bar(total: Option<u64>) -> ProgressBar {
     let bar = match total {
         Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr_with_hz(10)).with_style(
-            ProgressStyle::with_template("{spinner} reading {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} [{elapsed}, eta {eta}]")
+            ProgressStyle::with_template("{spinner} reading {bar:30} {bytes}/{total_bytes} {msg} [{elapsed}, eta {eta}]")
                 .expect("valid template"),
         ),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10)).with_style(
-            ProgressStyle::with_template("{spinner} reading {bytes} {binary_bytes_per_sec} {msg} [{elapsed}]").expect("valid template"),
+            ProgressStyle::with_template("{spinner} reading {bytes} {msg} [{elapsed}]").expect("valid template"),
         ),
     };
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
 
+/// Rates are averages since the start of the read (indicatif's own estimate would start from
+/// the moment the bar appears, and count everything read before it as instantaneous).
 fn update(bar: &ProgressBar, counters: &Progress, started: Instant) {
-    bar.set_position(counters.bytes());
+    let bytes = counters.bytes();
+    bar.set_position(bytes);
     let records = counters.records();
     let secs = started.elapsed().as_secs_f64().max(1e-3);
     bar.set_message(format!(
-        "{} records, {}/s",
+        "{}B/s, {} records, {}/s",
+        human(bytes as f64 / secs),
         human(records as f64),
         human(records as f64 / secs)
     ));
