@@ -2,12 +2,20 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use crest_core::time::{LocalClock, WallTime};
-use crest_peaks::{GlobalTable, PeakConfig, PeakPlan, Preset, Window, detect};
+use crest_peaks::{GlobalTable, PeakConfig, PeakPlan, Preset, Tallies, Window, detect};
 use crest_sources::{ReadOptions, read_slice};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn window(start: &str, end: &str) -> Window {
     Window { start: WallTime::parse_cli(start).unwrap(), end: WallTime::parse_cli(end).unwrap() }
+}
+
+/// Reads `data` once through the plan's accumulator.
+fn tally(data: &[u8], plan: &PeakPlan) -> Tallies {
+    let readout =
+        read_slice(data, "bench", &plan.projection(), &ReadOptions::default(), plan.accumulator())
+            .unwrap();
+    readout.parts.into_iter().next().unwrap().finish()
 }
 
 fn peaks(c: &mut Criterion) {
@@ -20,17 +28,7 @@ fn peaks(c: &mut Criterion) {
     let all_week =
         PeakPlan::new(config.clone(), window("2020-11-01", "2020-11-08"), LocalClock::utc());
     group.bench_function("scan_and_count_week", |b| {
-        b.iter(|| {
-            let readout = read_slice(
-                &data,
-                "bench",
-                &all_week.projection(),
-                &ReadOptions::default(),
-                all_week.accumulator(),
-            )
-            .unwrap();
-            readout.parts.into_iter().next().unwrap().finish().local.entries.len()
-        })
+        b.iter(|| tally(&data, &all_week).local.entries.len())
     });
 
     // One day in the window plus the baseline week counted per day (no table yet).
@@ -38,30 +36,12 @@ fn peaks(c: &mut Criterion) {
         PeakPlan::new(config.clone(), window("2020-11-04", "2020-11-05"), LocalClock::utc())
             .with_baseline(WallTime::parse_cli("2020-11-04").unwrap());
     group.bench_function("scan_and_count_day_with_baseline", |b| {
-        b.iter(|| {
-            let readout = read_slice(
-                &data,
-                "bench",
-                &baseline.projection(),
-                &ReadOptions::default(),
-                baseline.accumulator(),
-            )
-            .unwrap();
-            readout.parts.into_iter().next().unwrap().finish().baseline_days.len()
-        })
+        b.iter(|| tally(&data, &baseline).baseline_days.len())
     });
     group.finish();
 
     // Detection and refresh against a baseline built from the same data.
-    let readout = read_slice(
-        &data,
-        "bench",
-        &baseline.projection(),
-        &ReadOptions::default(),
-        baseline.accumulator(),
-    )
-    .unwrap();
-    let tallies = readout.parts.into_iter().next().unwrap().finish();
+    let tallies = tally(&data, &baseline);
     let global = GlobalTable::from_baseline(
         &tallies.baseline_days,
         WallTime::parse_cli("2020-11-04").unwrap(),

@@ -70,13 +70,18 @@ impl Drop for ProgressDisplay {
 
 fn new_bar(total: Option<u64>) -> ProgressBar {
     let bar = match total {
-        Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr_with_hz(10)).with_style(
-            ProgressStyle::with_template("{spinner} reading {bar:30} {bytes}/{total_bytes} {msg} [{elapsed}, eta {eta}]")
+        Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr_with_hz(10))
+            .with_style(
+                ProgressStyle::with_template(
+                    "{spinner} reading {bar:30} {bytes}/{total_bytes} {msg} [{elapsed}, eta {eta}]",
+                )
                 .expect("valid template"),
-        ),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10)).with_style(
-            ProgressStyle::with_template("{spinner} reading {bytes} {msg} [{elapsed}]").expect("valid template"),
-        ),
+            ),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10))
+            .with_style(
+                ProgressStyle::with_template("{spinner} reading {bytes} {msg} [{elapsed}]")
+                    .expect("valid template"),
+            ),
     };
     bar.enable_steady_tick(Duration::from_millis(120));
     bar

@@ -145,12 +145,7 @@ pub fn read_slice<S: RecordSink>(
     mut sink: S,
 ) -> Result<Readout<S>, ReadError> {
     let matcher = Matcher::new(projection.fields());
-    let ctx = Ctx {
-        matcher: &matcher,
-        nslots: projection.len(),
-        skip_invalid: options.skip_invalid,
-        progress: options.progress.as_deref(),
-    };
+    let ctx = Ctx::new(&matcher, projection, options);
     let locate =
         |offset: usize, record: Option<u64>| locate_in(name, Some(bytes), offset as u64, record);
     if let Err(e) = simdutf8::compat::from_utf8(bytes) {
@@ -199,12 +194,7 @@ where
     F: Fn() -> S + Sync,
 {
     let matcher = Matcher::new(projection.fields());
-    let ctx = Ctx {
-        matcher: &matcher,
-        nslots: projection.len(),
-        skip_invalid: options.skip_invalid,
-        progress: options.progress.as_deref(),
-    };
+    let ctx = Ctx::new(&matcher, projection, options);
     let threads = rayon::current_num_threads().max(1);
     let chunks_per_thread =
         if options.chunks_per_thread == 0 { 1 } else { options.chunks_per_thread };
@@ -349,6 +339,17 @@ struct Ctx<'m> {
     nslots: usize,
     skip_invalid: bool,
     progress: Option<&'m Progress>,
+}
+
+impl<'m> Ctx<'m> {
+    fn new(matcher: &'m Matcher, projection: &Projection, options: &'m ReadOptions) -> Self {
+        Ctx {
+            matcher,
+            nslots: projection.len(),
+            skip_invalid: options.skip_invalid,
+            progress: options.progress.as_deref(),
+        }
+    }
 }
 
 /// An error found in a part, located by buffer offset (turned into a [`Location`] once the
