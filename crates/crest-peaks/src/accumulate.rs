@@ -23,7 +23,7 @@ use crest_core::time::{Day, LocalClock, TimeError, WallTime};
 use crest_core::value::Projection;
 
 use crate::config::{DEFAULT_GLOBAL_TABLE_AGE_DAYS, PeakConfig};
-use crate::local::{LocalPair, LocalTable, SampleCounts, TableFull};
+use crate::local::{LocalPair, LocalTable, SampleCounts, TableFull, sample_hash};
 
 /// A half-open span of wall-clock time `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,15 +231,16 @@ impl RecordSink for PeakAccumulator<'_> {
                 "more than 4 GiB of distinct values in one pair and day (split the input by day)"
                     .into(),
         };
+        let hash = sample_hash(&self.id_buf);
         if in_window {
             let slot = &mut self.local[pair as usize];
             let lp = slot.get_or_insert_with(|| LocalPair::new(record.order));
-            lp.counts.add(&self.id_buf, 1).map_err(full)?;
+            lp.counts.add_hashed(&self.id_buf, hash, 1).map_err(full)?;
             lp.first_seen = lp.first_seen.min(record.order);
         }
         if on_candidate_day {
             let counts = self.days.entry(day).or_default().pairs.entry(pair).or_default();
-            counts.add(&self.id_buf, 1).map_err(full)?;
+            counts.add_hashed(&self.id_buf, hash, 1).map_err(full)?;
         }
         Ok(())
     }

@@ -19,7 +19,22 @@ pub struct SampleCounts {
     arena: Vec<u8>,
     /// Counts above `u32::MAX`, by offset: the part of the count the slot cannot hold.
     overflow: Option<Box<hashbrown::HashMap<u32, u64>>>,
-    hasher: foldhash::fast::RandomState,
+}
+
+/// The hash of a sample identity, the same for every table of the process (so a record
+/// counted in two tables is hashed once), seeded at random per process against collision
+/// attacks from hostile sample ids.
+#[inline]
+pub(crate) fn sample_hash(identity: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    static SEED: std::sync::OnceLock<foldhash::fast::FixedState> = std::sync::OnceLock::new();
+    SEED.get_or_init(|| {
+        use std::hash::BuildHasher as _;
+        // A per-process random seed, drawn from the standard library's randomly keyed hasher.
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
+        foldhash::fast::FixedState::with_seed(seed)
+    })
+    .hash_one(identity)
 }
 
 #[derive(Clone, Copy)]
@@ -61,8 +76,12 @@ impl SampleCounts {
     /// Counts `n` more submissions of the sample with this identity.
     #[inline]
     pub fn add(&mut self, identity: &[u8], n: u64) -> Result<(), TableFull> {
-        use std::hash::BuildHasher;
-        let hash = self.hasher.hash_one(identity);
+        self.add_hashed(identity, sample_hash(identity), n)
+    }
+
+    /// [`add`](Self::add) with the identity's [`sample_hash`] already computed.
+    #[inline]
+    pub fn add_hashed(&mut self, identity: &[u8], hash: u64, n: u64) -> Result<(), TableFull> {
         let arena = &self.arena;
         if let Some(slot) = self.table.find_mut(hash, |s| stored(arena, s.offset) == identity) {
             let total = slot.count as u64 + n;
@@ -85,11 +104,11 @@ impl SampleCounts {
             self.arena.extend_from_slice(&len.to_le_bytes());
         }
         self.arena.extend_from_slice(identity);
-        let (arena, hasher) = (&self.arena, &self.hasher);
+        let arena = &self.arena;
         let slot = SampleSlot { offset, count: 0 };
-        self.table.insert_unique(hash, slot, |s| hasher.hash_one(stored(arena, s.offset)));
+        self.table.insert_unique(hash, slot, |s| sample_hash(stored(arena, s.offset)));
         // Counting through the path above keeps the overflow rule in one place.
-        self.add(identity, n)
+        self.add_hashed(identity, hash, n)
     }
 
     /// Adds another table's counts.
