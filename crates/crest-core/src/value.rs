@@ -197,15 +197,17 @@ fn parse_i64(bytes: &[u8]) -> Option<i64> {
         Some((b'-', rest)) => (true, rest),
         _ => (false, bytes),
     };
-    if digits.is_empty() || digits.len() > 19 {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
+    }
+    if digits.len() <= 18 {
+        // At most 18 digits cannot overflow: no checks in the loop (timestamps have 13).
+        let v = digits.iter().fold(0i64, |v, &d| v * 10 + (d - b'0') as i64);
+        return Some(if neg { -v } else { v });
     }
     // Accumulate negatively so that i64::MIN parses too.
     let mut v: i64 = 0;
     for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
         v = v.checked_mul(10)?.checked_sub((d - b'0') as i64)?;
     }
     if neg { Some(v) } else { v.checked_neg() }

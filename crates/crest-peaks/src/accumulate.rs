@@ -418,9 +418,12 @@ impl Unusable {
 /// dictionary key).
 fn scalar(record: &Record<'_, '_>, slot: usize, name: &str) -> Result<(), RecordError> {
     let v = record.slots[slot].ok_or_else(|| RecordError::Missing { field: name.to_string() })?;
-    v.to_text()
-        .map(|_| ())
-        .map_err(|e| RecordError::Invalid { field: name.to_string(), reason: e.to_string() })
+    if v.is_scalar() {
+        Ok(())
+    } else {
+        let reason = format!("expected a scalar, found {}", v.kind_name());
+        Err(RecordError::Invalid { field: name.to_string(), reason })
+    }
 }
 
 /// What a pass over the input produced.

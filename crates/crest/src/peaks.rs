@@ -146,8 +146,14 @@ pub(crate) fn run(args: &PeaksArgs) -> Result<(), Failure> {
         .map_err(Failure::Run)?;
     let utc_now = WallTime::from_micros(jiff::Timestamp::now().as_microsecond());
     let settings = Settings::resolve(args, &cwd, utc_now)?;
-    let tz = jiff::tz::TimeZone::get(&settings.zone)
-        .map_err(|e| Failure::Usage(format!("--tz: unknown time zone '{}': {e}", settings.zone)))?;
+    // UTC needs no time zone database.
+    let tz = if settings.zone == "UTC" {
+        jiff::tz::TimeZone::UTC
+    } else {
+        jiff::tz::TimeZone::get(&settings.zone).map_err(|e| {
+            Failure::Usage(format!("--tz: unknown time zone '{}': {e}", settings.zone))
+        })?
+    };
     if let Some(n) = args.threads {
         // Only fails if a pool exists already, which cannot happen this early.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
