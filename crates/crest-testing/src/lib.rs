@@ -4,6 +4,32 @@
 //! keys and millisecond `utc_timestamp`s), with the 27 fields of a full export so that
 //! scanning costs what it costs on real data. Everything is deterministic for a given seed.
 
+/// The read-only `../shared` folder beside the checkout, when it is there.
+///
+/// Under `CREST_TEST_SERVICES=1` (CI) a missing folder fails the calling test; otherwise the
+/// test says plainly that it was skipped (a user's fresh clone has no `../shared`).
+pub fn shared_dir(test: &str) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let dir = root.join("shared");
+    if dir.join("data").is_dir() {
+        return dir.canonicalize().ok();
+    }
+    assert!(
+        !services_required(),
+        "{test}: ../shared is missing but CREST_TEST_SERVICES=1 requires it ({})",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED {test}: ../shared not found beside the checkout (set CREST_TEST_SERVICES=1 to require it)"
+    );
+    None
+}
+
+/// Whether tests that need the services and `../shared` must run (set by `.ci/run`).
+pub fn services_required() -> bool {
+    std::env::var("CREST_TEST_SERVICES").is_ok_and(|v| v == "1")
+}
+
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;
 /// 2020-11-01 00:00:00 UTC, in milliseconds.

@@ -8,29 +8,9 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
-/// Whether tests that need the services and `../shared` must run (set by `.ci/run`).
-pub fn required() -> bool {
-    std::env::var("CREST_TEST_SERVICES").is_ok_and(|v| v == "1")
-}
-
-/// The read-only `../shared` folder beside the checkout, when it is there.
-///
-/// Under `CREST_TEST_SERVICES=1` (CI) a missing folder fails the test; otherwise the test says
-/// plainly that it was skipped and passes (a user's fresh clone has no `../shared`).
+/// The read-only `../shared` folder beside the checkout (see `crest_testing::shared_dir`).
 pub fn shared_dir(test: &str) -> Option<PathBuf> {
-    let dir = workspace_root().join("../shared");
-    if dir.join("data").is_dir() {
-        return Some(dir.canonicalize().expect("shared dir"));
-    }
-    assert!(
-        !required(),
-        "{test}: ../shared is missing but CREST_TEST_SERVICES=1 requires it ({})",
-        dir.display()
-    );
-    eprintln!(
-        "SKIPPED {test}: ../shared not found beside the checkout (set CREST_TEST_SERVICES=1 to require it)"
-    );
-    None
+    crest_testing::shared_dir(test)
 }
 
 /// A `crest` command.
