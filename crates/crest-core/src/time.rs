@@ -361,6 +361,37 @@ fn out_of_range(instant_us: i64) -> TimeError {
     TimeError::OutOfRange(format!("timestamp {instant_us} µs"))
 }
 
+/// Epoch numbers larger than this (in absolute value) are taken as milliseconds: as seconds
+/// they would be past the year 5000.
+pub const EPOCH_MILLIS_ABOVE: f64 = 1e11;
+
+/// Reads a time written as text, as exports and CSV files write them: RFC 3339
+/// (`2023-11-14T22:13:20Z`), `YYYY-MM-DD HH:MM:SS` in UTC, or epoch seconds (fractions kept to
+/// the microsecond; milliseconds above [`EPOCH_MILLIS_ABOVE`]). Microseconds since the epoch.
+pub fn parse_instant_text(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let first = *text.as_bytes().first()?;
+    if first.is_ascii_digit() || first == b'-' || first == b'+' {
+        if let Ok(n) = text.parse::<i64>() {
+            return if n.unsigned_abs() as f64 > EPOCH_MILLIS_ABOVE {
+                n.checked_mul(1000)
+            } else {
+                n.checked_mul(SECOND_US)
+            };
+        }
+        if let Ok(x) = text.parse::<f64>() {
+            let scale = if x.abs() > EPOCH_MILLIS_ABOVE { 1000.0 } else { SECOND_US as f64 };
+            let us = (x * scale).round();
+            return (us.is_finite() && us.abs() < 9.2e18).then_some(us as i64);
+        }
+    }
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Some(ts.as_microsecond());
+    }
+    let dt = text.parse::<jiff::civil::DateTime>().ok()?;
+    dt.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp().as_microsecond())
+}
+
 /// How a record's time field encodes an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TimeFormat {
@@ -424,6 +455,20 @@ impl TimeFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_from_text() {
+        let s = |x: i64| Some(x * SECOND_US);
+        assert_eq!(parse_instant_text("1700000000"), s(1_700_000_000));
+        assert_eq!(parse_instant_text("1700000000000"), s(1_700_000_000));
+        assert_eq!(parse_instant_text("1700000000.5"), Some(1_700_000_000_500_000));
+        assert_eq!(parse_instant_text(" 2023-11-14 22:13:20 "), s(1_700_000_000));
+        assert_eq!(parse_instant_text("2023-11-14T23:13:20+01:00"), s(1_700_000_000));
+        assert_eq!(parse_instant_text("-60"), s(-60));
+        for bad in ["", "noon", "1e400", "99999999999999999999", "2023-13-01 00:00:00"] {
+            assert_eq!(parse_instant_text(bad), None, "{bad}");
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -5,6 +5,9 @@
 //! series`: [`Series`] on a regular grid, Graphite's functions computed exactly as Graphite
 //! does ([`graphite`]), and streaming detectors that score every new point in `[0, 1]`.
 
+pub mod check;
+pub mod detect;
+pub mod extract;
 pub mod graphite;
 mod series;
 

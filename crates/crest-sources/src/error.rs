@@ -36,6 +36,14 @@ pub enum ReadError {
         /// What was expected.
         message: String,
     },
+    /// A CSV input is malformed or its header lacks a column.
+    #[error("{location}: {message}")]
+    Csv {
+        /// Where the problem is.
+        location: Box<Location>,
+        /// What is wrong.
+        message: String,
+    },
     /// The input is not valid UTF-8.
     #[error("{location}: invalid UTF-8")]
     Encoding {

@@ -19,6 +19,8 @@ pub(crate) enum Command {
     /// Find waves of submissions per pair of dimensions (a drop-in for telemetry-peak-analyzer).
     #[command(infer_long_args = true)]
     Peaks(Box<PeaksArgs>),
+    /// Metric series from events: extract, score, check and plot (Graphite, Seyren, kairos).
+    Series(crate::series::SeriesArgs),
 }
 
 /// How to print peaks on standard output.

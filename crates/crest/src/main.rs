@@ -9,6 +9,7 @@ mod logging;
 mod output;
 mod peaks;
 mod progress;
+mod series;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,10 @@ fn main() -> ExitCode {
                 Verbosity::Normal
             });
             peaks::run(args)
+        }
+        Command::Series(args) => {
+            logging::init(Verbosity::Normal);
+            series::run(args)
         }
     };
     match result {

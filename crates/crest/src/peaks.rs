@@ -342,7 +342,7 @@ mod tests {
         let mut argv = vec!["crest", "peaks", "-n", "x.json"];
         argv.extend_from_slice(args);
         let cli = crate::cli::Cli::try_parse_from(argv).expect("parses");
-        let crate::cli::Command::Peaks(p) = cli.command;
+        let crate::cli::Command::Peaks(p) = cli.command else { unreachable!("a peaks command") };
         Settings::resolve(
             &p,
             Path::new("/run"),

@@ -14,6 +14,7 @@
 //! another, through a bounded queue, so memory stays flat whatever the input size.
 
 mod chunks;
+mod csv;
 mod region;
 mod source;
 mod stream;
@@ -34,6 +35,8 @@ use self::stream::scan_stream;
 use crate::error::ReadError;
 use crate::input::Input;
 use crate::scan::Matcher;
+
+pub use self::csv::read_csv;
 
 /// Files smaller than this are read into memory instead of memory-mapped.
 const MMAP_MIN_BYTES: u64 = 1 << 20;
