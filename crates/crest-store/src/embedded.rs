@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::interval::{IntervalSpec, clamp_ts};
 use crate::schema::{MetricType, Schema, check_name};
 use crate::snapshot;
-use crate::store::{DropCount, Extent, FinePoint, MetricStore, Point, WriteReport, group_cells};
+use crate::store::{DropCount, Extent, FinePoint, MetricStore, WriteReport, group_cells};
 
 /// The snapshot's file name inside the data directory.
 pub const SNAPSHOT_FILE: &str = "metrics.snapshot";
@@ -309,17 +309,6 @@ impl MetricStore for EmbeddedStore {
         }
         self.scratch = ids;
         Ok(report)
-    }
-
-    fn series(
-        &mut self,
-        name: &str,
-        interval: &str,
-        start: i64,
-        end: i64,
-    ) -> Result<Vec<Point>, StoreError> {
-        let fine = self.series_fine(name, interval, start, end)?;
-        Ok(fine.into_iter().filter_map(FinePoint::condensed).collect())
     }
 
     fn series_fine(

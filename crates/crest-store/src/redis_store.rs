@@ -9,7 +9,7 @@ use crate::bucket::{Bucket, Moments, Observation, Sample};
 use crate::error::StoreError;
 use crate::interval::{IntervalSpec, clamp_ts};
 use crate::schema::{MetricType, Schema, check_name};
-use crate::store::{DropCount, Extent, FinePoint, MetricStore, Point, WriteReport, group_cells};
+use crate::store::{DropCount, Extent, FinePoint, MetricStore, WriteReport, group_cells};
 
 /// Merges partial moments into a HASH: `KEYS[1]`; `ARGV` = count, sum, sumsq, min, max.
 /// Numbers travel as the client's exact text; Lua only compares them.
@@ -416,17 +416,6 @@ impl MetricStore for RedisStore {
             self.pipeline(&cells, now).query::<()>(&mut self.conn)?;
         }
         Ok(report)
-    }
-
-    fn series(
-        &mut self,
-        name: &str,
-        interval: &str,
-        start: i64,
-        end: i64,
-    ) -> Result<Vec<Point>, StoreError> {
-        let fine = self.series_fine(name, interval, start, end)?;
-        Ok(fine.into_iter().filter_map(FinePoint::condensed).collect())
     }
 
     fn series_fine(

@@ -45,7 +45,10 @@ pub trait MetricStore {
         interval: &str,
         start: i64,
         end: i64,
-    ) -> Result<Vec<Point>, StoreError>;
+    ) -> Result<Vec<Point>, StoreError> {
+        let fine = self.series_fine(name, interval, start, end)?;
+        Ok(fine.into_iter().filter_map(FinePoint::condensed).collect())
+    }
 
     /// As [`series`](Self::series), with each bucket's sub-buckets (a coarse interval's
     /// bucket is its own single part).

@@ -1,6 +1,5 @@
 //! Writing files so that a crash never leaves a half-written one.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -9,26 +8,42 @@ use anyhow::Context;
 /// renamed over the target. A crash leaves either the old file or the new one, never a mix.
 /// An existing file's permissions are kept; a new file gets `0644`.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(path, |tmp| {
+        std::fs::write(tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))
+    })
+}
+
+/// As [`write_atomic`], for a writer that wants a path: `fill` writes the temporary file.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
+    // The temporary file keeps the target's extension: some writers choose the format by it.
+    let suffix = match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) => format!(".tmp.{ext}"),
+        None => ".tmp".to_string(),
+    };
+    let tmp = tempfile::Builder::new()
         .prefix(".crest-")
-        .suffix(".tmp")
+        .suffix(&suffix)
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    fill(tmp.path())?;
     let permissions = match std::fs::metadata(path) {
         Ok(m) => Some(m.permissions()),
         Err(_) => default_permissions(),
     };
     if let Some(p) = permissions {
-        tmp.as_file()
-            .set_permissions(p)
+        std::fs::set_permissions(tmp.path(), p)
             .with_context(|| format!("cannot set permissions on {}", tmp.path().display()))?;
     }
-    tmp.as_file().sync_all().with_context(|| format!("cannot sync {}", tmp.path().display()))?;
+    std::fs::File::open(tmp.path())
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot sync {}", tmp.path().display()))?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", path.display()))?;

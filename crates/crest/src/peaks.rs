@@ -277,13 +277,7 @@ fn read_tallies(
     inputs: &[Input],
 ) -> anyhow::Result<(crest_peaks::Tallies, Skipped)> {
     let counters = Arc::new(Progress::default());
-    let total = inputs
-        .iter()
-        .map(|i| match i {
-            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            Input::Stdin => None,
-        })
-        .sum::<Option<u64>>();
+    let total = crate::progress::total_bytes(inputs);
     let display =
         ProgressDisplay::start(Arc::clone(&counters), total, !args.no_progress && !args.quiet);
     let options = ReadOptions {

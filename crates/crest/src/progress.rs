@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crest_sources::Progress;
+use crest_sources::{Input, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Runs have to last this long before a bar appears (short runs stay clean).
@@ -112,4 +112,15 @@ fn human(x: f64) -> String {
     } else {
         format!("{x:.0}")
     }
+}
+
+/// The total size of the inputs in bytes, when every one is a file (a bar needs a total).
+pub(crate) fn total_bytes(inputs: &[Input]) -> Option<u64> {
+    inputs
+        .iter()
+        .map(|i| match i {
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .sum()
 }

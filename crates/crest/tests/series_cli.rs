@@ -232,9 +232,9 @@ fn check_reports_state_changes_seyren_style() {
     assert_eq!(
         lines,
         [
-            "60  c  OK -> WARN  value 6 (warn 5, error 10)",
-            "240  c  WARN -> ERROR  value 12 (warn 5, error 10)",
-            "360  c  ERROR -> OK  value 0 (warn 5, error 10)",
+            "1970-01-01 00:01:00  c  OK -> WARN  value 6 (warn 5, error 10)",
+            "1970-01-01 00:04:00  c  WARN -> ERROR  value 12 (warn 5, error 10)",
+            "1970-01-01 00:06:00  c  ERROR -> OK  value 0 (warn 5, error 10)",
             "c: OK at the end (3 change(s))",
         ]
     );

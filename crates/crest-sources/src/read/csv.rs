@@ -16,7 +16,8 @@ use crest_core::value::{Projection, RawKind, RawValue};
 use rayon::prelude::*;
 
 use super::source::{Compression, Source, open};
-use super::{InputLocator, Locator, Progress, ReadOptions, Readout, Skipped};
+use super::stream::Counting;
+use super::{InputLocator, Locator, ReadOptions, Readout, Skipped};
 use crate::error::ReadError;
 use crate::input::Input;
 
@@ -83,22 +84,6 @@ struct CsvPart<S> {
     records: u64,
     bytes: u64,
     skipped: Skipped,
-}
-
-/// Counts raw (compressed) bytes for the progress display as they are read.
-struct Counting<'p, R> {
-    inner: R,
-    progress: Option<&'p Progress>,
-}
-
-impl<R: Read> Read for Counting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(p) = self.progress {
-            p.add(n as u64, 0);
-        }
-        Ok(n)
-    }
 }
 
 fn read_one<S: RecordSink>(

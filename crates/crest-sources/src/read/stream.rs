@@ -14,9 +14,9 @@ use crate::error::ReadError;
 type Block = Result<Vec<u8>, ReadError>;
 
 /// Counts compressed bytes for the progress display as they are read.
-struct Counting<'p, R> {
-    inner: R,
-    progress: Option<&'p Progress>,
+pub(super) struct Counting<'p, R> {
+    pub(super) inner: R,
+    pub(super) progress: Option<&'p Progress>,
 }
 
 impl<R: Read> Read for Counting<'_, R> {

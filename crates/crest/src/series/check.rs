@@ -147,8 +147,14 @@ fn write_change(
 ) {
     match args.format {
         CheckFormat::Text => out.push_str(&format!(
-            "{time_text}  {series}  {} -> {}  {} {} (warn {}, error {})\n",
-            t.from, t.to, args.on, t.value, args.warn, args.error
+            "{}  {series}  {} -> {}  {} {} (warn {}, error {})\n",
+            utc_text(t.time),
+            t.from,
+            t.to,
+            args.on,
+            short_number(t.value),
+            args.warn,
+            args.error
         )),
         CheckFormat::Csv => out.push_str(&format!(
             "{},{},{},{},{},{},{},{}\n",
@@ -184,4 +190,18 @@ fn write_change(
             out.push('\n');
         }
     }
+}
+
+/// A slot time as people read it: `YYYY-MM-DD HH:MM:SS` in UTC.
+fn utc_text(time: i64) -> String {
+    jiff::Timestamp::from_second(time)
+        .map(|ts| ts.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| time.to_string())
+}
+
+/// A number for a reader: at most three decimals, no trailing zeros.
+fn short_number(x: f64) -> String {
+    let text = format!("{x:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" { "0".to_string() } else { text.to_string() }
 }

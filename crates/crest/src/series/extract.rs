@@ -327,13 +327,7 @@ fn execute(args: &ExtractArgs, plan: &Plan) -> anyhow::Result<()> {
         inputs.iter().map(|i| format_of(i, args.input_format)).collect();
 
     let counters = Arc::new(Progress::default());
-    let total = inputs
-        .iter()
-        .map(|i| match i {
-            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            Input::Stdin => None,
-        })
-        .sum::<Option<u64>>();
+    let total = crate::progress::total_bytes(&inputs);
     let display = ProgressDisplay::start(Arc::clone(&counters), total, !args.no_progress);
     let mut options = ReadOptions {
         skip_invalid: args.skip_invalid,

@@ -132,21 +132,13 @@ enum Kind {
 
 fn draw_to(path: &Path, kind: Kind, size: (u32, u32), data: &PlotData) -> Result<()> {
     register_font()?;
-    // Draw into a temporary file beside the target, then rename: no half-written picture.
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let ext = if matches!(kind, Kind::Svg) { ".svg" } else { ".png" };
-    let tmp = tempfile::Builder::new()
-        .prefix(".crest-")
-        .suffix(ext)
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let result = match kind {
-        Kind::Svg => draw(SVGBackend::new(tmp.path(), size).into_drawing_area(), data),
-        Kind::Png => draw(BitMapBackend::new(tmp.path(), size).into_drawing_area(), data),
-    };
-    result.with_context(|| format!("{}: cannot draw", path.display()))?;
-    tmp.persist(path).map_err(|e| anyhow!("{}: cannot write: {}", path.display(), e.error))?;
-    Ok(())
+    crate::fsutil::write_atomic_with(path, |tmp| {
+        match kind {
+            Kind::Svg => draw(SVGBackend::new(tmp, size).into_drawing_area(), data),
+            Kind::Png => draw(BitMapBackend::new(tmp, size).into_drawing_area(), data),
+        }
+        .with_context(|| format!("{}: cannot draw", path.display()))
+    })
 }
 
 /// The font for labels: `CREST_FONT`, else a common system sans-serif.
