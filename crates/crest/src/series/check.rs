@@ -148,7 +148,7 @@ fn write_change(
     match args.format {
         CheckFormat::Text => out.push_str(&format!(
             "{}  {series}  {} -> {}  {} {} (warn {}, error {})\n",
-            utc_text(t.time),
+            super::utc_text(t.time),
             t.from,
             t.to,
             args.on,
@@ -190,13 +190,6 @@ fn write_change(
             out.push('\n');
         }
     }
-}
-
-/// A slot time as people read it: `YYYY-MM-DD HH:MM:SS` in UTC.
-fn utc_text(time: i64) -> String {
-    jiff::Timestamp::from_second(time)
-        .map(|ts| ts.strftime("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|_| time.to_string())
 }
 
 /// A number for a reader: at most three decimals, no trailing zeros.

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use crest_core::time::parse_instant_text;
@@ -86,16 +86,7 @@ pub(crate) struct Readout {
 
 /// Reads a file (or `-` for standard input).
 pub(crate) fn read_path(path: &str, spec: &ReadSpec) -> Result<Readout> {
-    let (shown, bytes) = if path == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("<stdin>: cannot read")?;
-        ("<stdin>".to_string(), buf)
-    } else {
-        let p = PathBuf::from(path);
-        let bytes = std::fs::read(&p).with_context(|| format!("{path}: cannot read"))?;
-        (path.to_string(), bytes)
-    };
-    let text = decode(&shown, bytes)?;
+    let (shown, text) = read_text(path)?;
     let stem = if path == "-" {
         "stdin".to_string()
     } else {
@@ -106,6 +97,20 @@ pub(crate) fn read_path(path: &str, spec: &ReadSpec) -> Result<Readout> {
             .unwrap_or_else(|| path.to_string())
     };
     parse(&shown, &stem, &text, spec)
+}
+
+/// Reads a file (or `-` for standard input) as text, decompressing gzip or zstd: the name to
+/// show in errors, and the text.
+pub(crate) fn read_text(path: &str) -> Result<(String, String)> {
+    let (shown, bytes) = if path == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).context("<stdin>: cannot read")?;
+        ("<stdin>".to_string(), buf)
+    } else {
+        (path.to_string(), std::fs::read(path).with_context(|| format!("{path}: cannot read"))?)
+    };
+    let text = decode(&shown, bytes)?;
+    Ok((shown, text))
 }
 
 /// Decompresses gzip or zstd (from the magic bytes) and checks the text is UTF-8.

@@ -6,6 +6,7 @@ mod input;
 mod method;
 mod plot;
 mod score;
+mod store;
 
 use clap::{Args, Subcommand};
 
@@ -29,6 +30,8 @@ pub(crate) enum SeriesCommand {
     Check(Box<check::CheckArgs>),
     /// Draw a series with its band and its anomalies, to SVG or PNG.
     Plot(Box<plot::PlotArgs>),
+    /// Keep series in a kairos-style store (embedded or Redis): write, read, list, delete.
+    Store(Box<store::StoreArgs>),
 }
 
 /// Runs one `crest series` subcommand.
@@ -38,6 +41,7 @@ pub(crate) fn run(args: &SeriesArgs) -> Result<(), Failure> {
         SeriesCommand::Score(a) => score::run(a),
         SeriesCommand::Check(a) => check::run(a),
         SeriesCommand::Plot(a) => plot::run(a),
+        SeriesCommand::Store(a) => store::run(a),
     }
 }
 
@@ -60,4 +64,11 @@ fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
     } else {
         text.into()
     }
+}
+
+/// A time as people read it: `YYYY-MM-DD HH:MM:SS` in UTC.
+fn utc_text(time: i64) -> String {
+    jiff::Timestamp::from_second(time)
+        .map(|ts| ts.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| time.to_string())
 }
