@@ -257,14 +257,7 @@ fn execute(
     };
     print_stdout(&text)?;
     if skipped.total > 0 {
-        let causes: Vec<String> =
-            skipped.by_cause.iter().map(|(c, n)| format!("{n} {c}")).collect();
-        let first = skipped
-            .first
-            .as_ref()
-            .map(|(loc, why)| format!("; first at {loc}: {why}"))
-            .unwrap_or_default();
-        warn!("Skipped {} invalid record(s): {}{first}", skipped.total, causes.join(", "));
+        warn!("Skipped {} invalid record(s): {}", skipped.total, skipped.summary());
     }
     debug!("done in {:.3}s", started.elapsed().as_secs_f64());
     Ok(())

@@ -99,6 +99,18 @@ pub struct Skipped {
 }
 
 impl Skipped {
+    /// The causes and the first skipped record, as a log line says them:
+    /// `2 missing field 'x', 1 malformed JSON; first at FILE: record 3…: why`.
+    pub fn summary(&self) -> String {
+        let causes: Vec<String> = self.by_cause.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        let first = self
+            .first
+            .as_ref()
+            .map(|(loc, why)| format!("; first at {loc}: {why}"))
+            .unwrap_or_default();
+        format!("{}{first}", causes.join(", "))
+    }
+
     /// Adds another tally (appended after this one in input order).
     pub fn absorb(&mut self, other: Skipped) {
         self.total += other.total;

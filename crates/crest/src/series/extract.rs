@@ -7,7 +7,7 @@
 //! `metric,key,timestamp,value` CSV, which `crest series score` reads as it is, or JSON Lines.
 
 use std::borrow::Cow;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -362,24 +362,11 @@ fn execute(args: &ExtractArgs, plan: &Plan) -> anyhow::Result<()> {
     write_series(&mut text, &extracted, args)?;
     match &args.output {
         Some(path) => crate::fsutil::write_atomic(path, &text)?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            match out.write_all(&text).and_then(|_| out.flush()) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other.context("cannot write to standard output")?,
-            }
-        }
+        None => super::write_stdout(&text)?,
     }
 
     if skipped.total > 0 {
-        let causes: Vec<String> =
-            skipped.by_cause.iter().map(|(c, n)| format!("{n} {c}")).collect();
-        let first = skipped
-            .first
-            .as_ref()
-            .map(|(loc, why)| format!("; first at {loc}: {why}"))
-            .unwrap_or_default();
-        warn(&format!("skipped {} invalid event(s): {}{first}", skipped.total, causes.join(", ")));
+        warn(&format!("skipped {} invalid event(s): {}", skipped.total, skipped.summary()));
     }
     if extracted.dropped > 0 {
         warn(&format!(
