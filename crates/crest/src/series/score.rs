@@ -168,18 +168,15 @@ fn score_series(
     let ncols = state.detector.columns().len();
     let mut lines = Vec::with_capacity(series.rows.len());
     let mut last = state.last_time;
-    // Slots between the checkpoint and the first row are missing, and the series' own grid
-    // may be coarser than the checkpoint's: walk the checkpoint's.
-    let mut slots = Vec::new();
-    series.for_each_slot(|time, value, row| slots.push((time, value, row.cloned())));
-    for (time, value, row) in slots {
-        while last + step < time {
+    // Slots without a row (between the checkpoint and the first row, and gaps) are missing;
+    // walk the checkpoint's grid, which the series' own may be coarser than.
+    for row in &series.rows {
+        while last + step < row.time {
             last += step;
             state.detector.push(last, None);
         }
-        let scored = state.detector.push(time, value);
-        last = time;
-        let Some(row) = row else { continue };
+        let scored = state.detector.push(row.time, row.value);
+        last = row.time;
         let mut line = String::with_capacity(64);
         if grouped {
             line.push_str(&csv_field(&series.key));
