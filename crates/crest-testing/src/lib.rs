@@ -4,6 +4,7 @@
 //! keys and millisecond `utc_timestamp`s), with the 27 fields of a full export so that
 //! scanning costs what it costs on real data. Everything is deterministic for a given seed.
 
+pub mod actors;
 pub mod series;
 
 /// The read-only `../shared` folder beside the checkout, when it is there.

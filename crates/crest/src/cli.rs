@@ -21,6 +21,8 @@ pub(crate) enum Command {
     Peaks(Box<PeaksArgs>),
     /// Metric series from events: extract, score, check and plot (Graphite, Seyren, kairos).
     Series(crate::series::SeriesArgs),
+    /// Behavioural profiles per actor: collect, investigate, show (ScryWarden's model).
+    Profile(crate::profile::ProfileArgs),
 }
 
 /// How to print peaks on standard output.

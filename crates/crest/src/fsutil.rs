@@ -1,6 +1,9 @@
-//! Writing files so that a crash never leaves a half-written one.
+//! Files and folders: writing so that a crash never leaves a half-written file, and crest's
+//! data directory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::Failure;
 
 use anyhow::Context;
 
@@ -70,5 +73,24 @@ pub(crate) fn python_os_error(err: &std::io::Error, path: &Path) -> String {
             format!("[Errno {code}] {text}: '{}'", path.display())
         }
         None => format!("{err}: '{}'", path.display()),
+    }
+}
+
+/// crest's data directory: `--data-dir`, else `$CREST_DATA_DIR`, else `$XDG_DATA_HOME/crest`,
+/// else `$HOME/.local/share/crest` (empty variables, and a relative `XDG_DATA_HOME` as the XDG
+/// spec says, are ignored).
+pub(crate) fn data_dir(flag: Option<&Path>) -> Result<PathBuf, Failure> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = flag.map(Path::to_path_buf).or_else(|| var("CREST_DATA_DIR")) {
+        return Ok(dir);
+    }
+    if let Some(xdg) = var("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
+        return Ok(xdg.join("crest"));
+    }
+    match var("HOME") {
+        Some(home) => Ok(home.join(".local/share/crest")),
+        None => Err(Failure::Usage(
+            "no data directory: give --data-dir, or set CREST_DATA_DIR or HOME".to_string(),
+        )),
     }
 }

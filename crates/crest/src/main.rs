@@ -8,6 +8,7 @@ mod fsutil;
 mod logging;
 mod output;
 mod peaks;
+mod profile;
 mod progress;
 mod series;
 
@@ -53,6 +54,10 @@ fn main() -> ExitCode {
         Command::Series(args) => {
             logging::init(Verbosity::Normal);
             series::run(args)
+        }
+        Command::Profile(args) => {
+            logging::init(Verbosity::Normal);
+            profile::run(args)
         }
     };
     match result {

@@ -173,25 +173,6 @@ pub(crate) fn run(args: &StoreArgs) -> Result<(), Failure> {
     }
 }
 
-/// crest's data directory: `--data-dir`, else `$CREST_DATA_DIR`, else `$XDG_DATA_HOME/crest`,
-/// else `$HOME/.local/share/crest` (empty variables, and a relative `XDG_DATA_HOME` as the XDG
-/// spec says, are ignored).
-pub(crate) fn data_dir(flag: Option<&Path>) -> Result<PathBuf, Failure> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(dir) = flag.map(Path::to_path_buf).or_else(|| var("CREST_DATA_DIR")) {
-        return Ok(dir);
-    }
-    if let Some(xdg) = var("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
-        return Ok(xdg.join("crest"));
-    }
-    match var("HOME") {
-        Some(home) => Ok(home.join(".local/share/crest")),
-        None => Err(Failure::Usage(
-            "no data directory: give --data-dir, or set CREST_DATA_DIR or HOME".to_string(),
-        )),
-    }
-}
-
 /// Where the store is, resolved from the flags.
 #[derive(Debug)]
 enum Place {
@@ -215,7 +196,7 @@ impl Place {
                     "--name {name:?}: use letters, digits, '.', '_' and '-' (not first '.')"
                 )));
             }
-            let dir = data_dir(a.data_dir.as_deref())?.join("series").join(&name);
+            let dir = crate::fsutil::data_dir(a.data_dir.as_deref())?.join("series").join(&name);
             Ok(Place::Embedded { dir, name })
         } else if a.store.starts_with("redis://") {
             if a.store_name.is_some() || a.data_dir.is_some() {

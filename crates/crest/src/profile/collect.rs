@@ -1,0 +1,232 @@
+//! `crest profile collect`: sources → batches → every profile's model → the store.
+//!
+//! ScryWarden's pipeline, with its settings honoured: a batch is processed when `queue_size`
+//! messages are waiting or `timeout` after its first message, whichever comes first. On
+//! Ctrl-C or SIGTERM the sources stop, the messages already read are processed, and the store
+//! is flushed: no batch in flight is lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use crest_profile::config::{Extract, Profile, ReporterKind, parse_duration};
+use crest_profile::model::{Message, ModelState};
+use crest_profile::value::{canonical, canonical_multi};
+use crest_profile_store::ProfileStore;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::settings::Settings;
+use super::source::{self, Entry, Payload};
+
+/// What one collect run did, per profile and overall.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) messages: u64,
+    pub(crate) batches: u64,
+    pub(crate) invalid: u64,
+    /// Per profile: matched, events, anomalies, skipped, withheld while learning.
+    pub(crate) profiles: Vec<(String, [u64; 5])>,
+}
+
+/// Options of one run.
+pub(crate) struct CollectOptions {
+    pub(crate) skip_invalid: bool,
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
+struct Running<'a> {
+    profiles: &'a [Profile],
+    states: Vec<ModelState>,
+    store: &'a mut dyn ProfileStore,
+    tally: Tally,
+    skip_invalid: bool,
+}
+
+/// Runs the pipeline until every source ends or a stop is asked for.
+pub(crate) fn run(
+    settings: &Settings,
+    profiles: &[Profile],
+    store: &mut dyn ProfileStore,
+    opts: &CollectOptions,
+) -> anyhow::Result<Tally> {
+    let queue_size = settings.pipeline.queue_size.max(1);
+    let timeout_us =
+        parse_duration(&settings.pipeline.timeout).map_err(|e| anyhow!("pipeline.timeout: {e}"))?;
+    if settings.sources.is_empty() {
+        bail!("no source: give input files, or add a [[source]] to the config");
+    }
+    let mut states = Vec::with_capacity(profiles.len());
+    for p in profiles {
+        states.push(
+            store
+                .open(p)
+                .with_context(|| format!("profile '{}': cannot open the store", p.name))?,
+        );
+    }
+    let mut run = Running {
+        profiles,
+        states,
+        store,
+        tally: Tally {
+            profiles: profiles.iter().map(|p| (p.name.clone(), [0; 5])).collect(),
+            ..Default::default()
+        },
+        skip_invalid: opts.skip_invalid,
+    };
+    let (tx, rx) = sync_channel::<Entry>(queue_size.max(1024));
+    let (mut active, simulated) = source::start(&settings.sources, &tx, &opts.stop)?;
+    drop(tx);
+    let mut batch: Vec<(i64, Payload)> = Vec::with_capacity(queue_size);
+    let mut first_wall: Option<Instant> = None;
+    let mut failure = None;
+    while active > 0 {
+        let wait = match first_wall {
+            Some(t) if !simulated => {
+                Duration::from_micros(timeout_us as u64).saturating_sub(t.elapsed())
+            }
+            _ => Duration::from_millis(200),
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Entry::Message(at, payload)) => {
+                // Simulated time: the timeout runs on the messages' stamps.
+                if simulated && batch.first().is_some_and(|(t0, _)| at - t0 >= timeout_us) {
+                    run.process(std::mem::take(&mut batch))?;
+                    first_wall = None;
+                }
+                if batch.is_empty() {
+                    first_wall = Some(Instant::now());
+                }
+                batch.push((at, payload));
+                if batch.len() >= queue_size {
+                    run.process(std::mem::take(&mut batch))?;
+                    first_wall = None;
+                }
+            }
+            Ok(Entry::Done) => active -= 1,
+            Ok(Entry::Failed(e)) => {
+                active -= 1;
+                opts.stop.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if !simulated
+                    && first_wall
+                        .is_some_and(|t| t.elapsed() >= Duration::from_micros(timeout_us as u64))
+                {
+                    run.process(std::mem::take(&mut batch))?;
+                    first_wall = None;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Everything read is processed, even on a stop or a failing source.
+    run.process(std::mem::take(&mut batch))?;
+    for (p, state) in run.profiles.iter().zip(&run.states) {
+        run.store.flush(p, state).with_context(|| format!("profile '{}': cannot save", p.name))?;
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(run.tally)
+}
+
+impl Running<'_> {
+    fn process(&mut self, batch: Vec<(i64, Payload)>) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.tally.batches += 1;
+        self.tally.messages += batch.len() as u64;
+        // Parse on all cores; errors name the input and line.
+        let parsed: Vec<Result<Message, String>> = batch
+            .into_par_iter()
+            .map(|(arrival_us, payload)| match payload {
+                Payload::Value(data) => Ok(Message { arrival_us, data }),
+                Payload::Text { text, input, line } => match serde_json::from_str::<Value>(&text) {
+                    Ok(data) => Ok(Message { arrival_us, data }),
+                    Err(e) => Err(format!(
+                        "{input}: line {line}, column {}: malformed JSON: {e}",
+                        e.column()
+                    )),
+                },
+            })
+            .collect();
+        let mut messages = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            match p {
+                Ok(m) => messages.push(m),
+                Err(e) if self.skip_invalid => {
+                    self.tally.invalid += 1;
+                    tracing::debug!("skipped: {e}");
+                }
+                Err(e) => bail!("{e} (use --skip-invalid to skip and count such records)"),
+            }
+        }
+        for (i, profile) in self.profiles.iter().enumerate() {
+            let state = &mut self.states[i];
+            if self.store.shared() {
+                let (actors, values) = touched(profile, &messages);
+                let actors: Vec<&str> = actors.iter().map(String::as_str).collect();
+                let values: Vec<(usize, &str)> =
+                    values.iter().map(|(f, v)| (*f, v.as_str())).collect();
+                self.store
+                    .load(profile, state, &actors, &values)
+                    .with_context(|| format!("profile '{}': cannot load actors", profile.name))?;
+            }
+            let out = state.score_batch(profile, &messages);
+            if let Some(s) = out.skipped.first()
+                && !self.skip_invalid
+            {
+                bail!(
+                    "profile '{}': message {} of batch {}: field '{}': {} (use --skip-invalid to skip and count such messages)",
+                    profile.name,
+                    s.message + 1,
+                    self.tally.batches,
+                    s.field,
+                    s.reason
+                );
+            }
+            self.store
+                .commit(profile, &messages, &out)
+                .with_context(|| format!("profile '{}': cannot write the batch", profile.name))?;
+            let t = &mut self.tally.profiles[i].1;
+            t[0] += out.matched as u64;
+            t[1] += out.events.len() as u64;
+            t[2] += out.events.iter().map(|e| e.anomalies.len() as u64).sum::<u64>();
+            t[3] += out.skipped.len() as u64;
+            t[4] += out.learning as u64;
+        }
+        tracing::debug!("batch {}: {} messages", self.tally.batches, messages.len());
+        Ok(())
+    }
+}
+
+/// The actors a batch names and the values its rarity features take: what a shared store
+/// must load before the batch is scored.
+fn touched(profile: &Profile, messages: &[Message]) -> (Vec<String>, Vec<(usize, String)>) {
+    let mut actors = Vec::new();
+    let mut values = Vec::new();
+    for m in messages.iter().filter(|m| profile.matches(&m.data)) {
+        if let Some(Value::String(a)) = profile.actor.get(&m.data) {
+            actors.push(a.clone());
+        }
+        for (f, feature) in profile.features.iter().enumerate() {
+            if feature.reporter == ReporterKind::Rarity {
+                match &feature.extract {
+                    Extract::Single(p) => values.push((f, canonical(p.get(&m.data)))),
+                    Extract::Multi(ps) => values.push((f, canonical_multi(&m.data, ps))),
+                    Extract::Time => {}
+                }
+            }
+        }
+    }
+    actors.sort_unstable();
+    actors.dedup();
+    values.sort_unstable();
+    values.dedup();
+    (actors, values)
+}
