@@ -11,13 +11,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crest_profile::config::{Expect, Extract, FeatureSpec, Profile, ProfileSpec, ReporterKind};
+use crest_profile::config::{Expect, FeatureSpec, Profile, ProfileSpec, ReporterKind};
 use crest_profile::model::{Message, ModelState};
-use crest_profile::value::{canonical, canonical_multi};
 use crest_profile_store::{PgStore, ProfileStore};
 use crest_testing::actors::{ActorLogSpec, actor_logs};
 use postgres::{Client, NoTls};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5";
 
@@ -75,31 +74,6 @@ fn profiles() -> Vec<Profile> {
     ]
 }
 
-/// The batch's actors and rarity values, as a shared store needs them loaded.
-fn touched(profile: &Profile, batch: &[Message]) -> (Vec<String>, Vec<(usize, String)>) {
-    let mut actors = Vec::new();
-    let mut values = Vec::new();
-    for m in batch.iter().filter(|m| profile.matches(&m.data)) {
-        if let Some(Value::String(a)) = profile.actor.get(&m.data) {
-            actors.push(a.clone());
-        }
-        for (f, feature) in profile.features.iter().enumerate() {
-            if feature.reporter == ReporterKind::Rarity {
-                match &feature.extract {
-                    Extract::Single(p) => values.push((f, canonical(p.get(&m.data)))),
-                    Extract::Multi(ps) => values.push((f, canonical_multi(&m.data, ps))),
-                    Extract::Time => {}
-                }
-            }
-        }
-    }
-    actors.sort_unstable();
-    actors.dedup();
-    values.sort_unstable();
-    values.dedup();
-    (actors, values)
-}
-
 #[derive(Default)]
 struct Tally {
     load: Duration,
@@ -123,7 +97,7 @@ fn run(schema: &str, messages: &[Message], batch: usize) -> Tally {
         t.batches += 1;
         for (profile, state) in profiles.iter().zip(&mut states) {
             let start = Instant::now();
-            let (actors, values) = touched(profile, b);
+            let (actors, values) = crest_profile::model::touched(profile, b);
             let actors: Vec<&str> = actors.iter().map(String::as_str).collect();
             let values: Vec<(usize, &str)> = values.iter().map(|(f, v)| (*f, v.as_str())).collect();
             store.load(profile, state, &actors, &values).expect("load");

@@ -5,8 +5,8 @@
 //! `mean − weight·(1 − decay)^(k − 1)`, and every anomaly of an actor at or above the threshold
 //! is malicious (all or none). [`Analyzer::Evidence`] is crest's: features of one event
 //! corroborate each other (an event scores the sum of its anomalies over `corroboration`,
-//! capped at 1), the same decay penalty applies to the actor's events rather than its rows, and
-//! only the actor's events that score at least `event_threshold` are reported.
+//! capped at 1); only events scoring at least `event_threshold` count, the same decay penalty
+//! applies to their number rather than to the actor's rows, and only they are reported.
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +95,9 @@ impl Default for Analyzer {
     }
 }
 
+/// An event's id, its actor's id and the positions of its anomaly rows.
+type EventRows = (i64, i64, Vec<usize>);
+
 /// One flagged event with its score and anomalies (indices into the analyzed rows).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flagged {
@@ -150,7 +153,7 @@ impl Analyzer {
         // Rows grouped by event, in (event id, row) order; events by actor.
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| (rows[i].event_id, rows[i].anomaly_id));
-        let mut events: Vec<(i64, i64, Vec<usize>)> = Vec::new();
+        let mut events: Vec<EventRows> = Vec::new();
         for i in order {
             match events.last_mut() {
                 Some(e) if e.0 == rows[i].event_id => e.2.push(i),
@@ -162,8 +165,7 @@ impl Analyzer {
         actors.dedup();
         let mut flagged = Vec::new();
         for actor in actors {
-            let mine: Vec<&(i64, i64, Vec<usize>)> =
-                events.iter().filter(|e| e.1 == actor).collect();
+            let mine: Vec<&EventRows> = events.iter().filter(|e| e.1 == actor).collect();
             match *self {
                 Analyzer::Decay { weight, decay, threshold } => {
                     // pandas' group mean: a sum in row order over the count.
@@ -184,26 +186,30 @@ impl Analyzer {
                     }
                 }
                 Analyzer::Evidence { weight, decay, threshold, corroboration, event_threshold } => {
-                    let scores: Vec<f64> = mine
+                    // Only the actor's strong events count: a hundred faint anomalies of
+                    // routine work must neither hide one strong event nor add up to one.
+                    let candidates: Vec<(&EventRows, f64)> = mine
                         .iter()
                         .map(|e| {
-                            (e.2.iter().map(|&i| rows[i].score).sum::<f64>() / corroboration)
-                                .min(1.0)
+                            (
+                                *e,
+                                (e.2.iter().map(|&i| rows[i].score).sum::<f64>() / corroboration)
+                                    .min(1.0),
+                            )
                         })
+                        .filter(|(_, s)| *s >= event_threshold)
                         .collect();
-                    let k = scores.len() as f64;
-                    let weighted =
-                        scores.iter().sum::<f64>() / k - weight * (1.0 - decay).powf(k - 1.0);
-                    if weighted >= threshold {
-                        for (e, s) in mine.iter().zip(scores) {
-                            if s >= event_threshold {
-                                flagged.push(Flagged {
-                                    event_id: e.0,
-                                    score: s,
-                                    rows: e.2.clone(),
-                                });
-                            }
-                        }
+                    if candidates.is_empty() {
+                        continue;
+                    }
+                    let k = candidates.len() as f64;
+                    let mean = candidates.iter().map(|c| c.1).sum::<f64>() / k;
+                    if mean - weight * (1.0 - decay).powf(k - 1.0) >= threshold {
+                        flagged.extend(candidates.into_iter().map(|(e, s)| Flagged {
+                            event_id: e.0,
+                            score: s,
+                            rows: e.2.clone(),
+                        }));
                     }
                 }
             }

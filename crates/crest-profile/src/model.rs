@@ -40,8 +40,9 @@ pub struct Hist {
     scale: f64,
     as_of: i64,
     /// numeric: (total when computed, median bin, robust deviation in bins), recomputed when
-    /// the history has grown by more than 2 % since.
-    #[serde(skip)]
+    /// the history has grown by more than 2 % since; saved with the state, so that a restart
+    /// scores as an uninterrupted run does.
+    #[serde(default)]
     range: std::cell::Cell<Option<(f64, i64, f64)>>,
 }
 
@@ -238,7 +239,7 @@ pub struct Outcome {
     pub new_actors: Vec<(String, i64)>,
     /// Messages that matched but could not be used.
     pub skipped: Vec<Skip>,
-    /// Anomalies withheld because their actor was still learning.
+    /// Messages of actors still in their learning period (learned from, never reported).
     pub learning: usize,
 }
 
@@ -370,6 +371,18 @@ impl ModelState {
     /// Scores a batch and learns from it. Messages the profile does not match are ignored;
     /// matched messages that cannot be used are listed in [`Outcome::skipped`].
     pub fn score_batch(&mut self, profile: &Profile, batch: &[Message]) -> Outcome {
+        self.score_batch_with(profile, batch, true)
+    }
+
+    /// [`score_batch`](Self::score_batch), leaving [`Outcome::deltas`] empty unless `deltas`:
+    /// a store that keeps the whole state (the embedded one) does not need them.
+    pub fn score_batch_with(
+        &mut self,
+        profile: &Profile,
+        batch: &[Message],
+        deltas: bool,
+    ) -> Outcome {
+        let want_deltas = deltas;
         let mut out = Outcome::default();
         let rows = self.extract(profile, batch, &mut out);
         let n = profile.features.len();
@@ -406,7 +419,7 @@ impl ModelState {
                 }
             }
             if learning {
-                out.learning += anomalies.len();
+                out.learning += 1;
             } else if !anomalies.is_empty() {
                 out.events.push(Event {
                     message: r.message,
@@ -415,7 +428,7 @@ impl ModelState {
                     anomalies,
                 });
             }
-            for (f, v) in r.values.iter().enumerate() {
+            for (f, v) in r.values.iter().enumerate().filter(|_| want_deltas) {
                 let d = deltas.entry((r.actor.as_str(), f, v.as_str())).or_insert((0.0, r.time));
                 // The delta is valued at its latest time; earlier occurrences are decayed to it.
                 match profile.half_life_us {
@@ -467,8 +480,13 @@ impl ModelState {
     }
 
     /// crest's scoring: one message against everything before it, then learned.
+    /// An actor still learning is not scored: nothing it does is reported yet.
     fn score_and_learn(&mut self, profile: &Profile, r: &Extracted) -> Vec<(Scored, Evidence)> {
         let actor = &self.actors[r.actor.as_str()];
+        if r.time - actor.first_seen < profile.learning_us {
+            self.learn(profile, r);
+            return Vec::new();
+        }
         let scores = profile
             .features
             .iter()
@@ -700,8 +718,8 @@ fn bin_of(x: f64) -> i64 {
     if x < 0.0 { -b } else { b }
 }
 
-/// The value a bin stands for (its centre).
-fn bin_value(b: i64) -> f64 {
+/// The value a numeric feature's bin stands for (its centre): bins are four per doubling.
+pub fn bin_value(b: i64) -> f64 {
     let v = 2f64.powf(b.unsigned_abs() as f64 / 4.0) - 1.0;
     if b < 0 { -v } else { v }
 }
@@ -769,4 +787,30 @@ fn instant(v: &Value) -> Option<i64> {
         _ => None,
     }
     .or_else(|| crest_core::time::parse_instant_text(&plain(v)))
+}
+
+/// The actors a batch names and the values its rarity features take, sorted: what a store
+/// shared with other writers must load before the batch is scored.
+pub fn touched(profile: &Profile, batch: &[Message]) -> (Vec<String>, Vec<(usize, String)>) {
+    let mut actors = Vec::new();
+    let mut values = Vec::new();
+    for m in batch.iter().filter(|m| profile.matches(&m.data)) {
+        if let Some(Value::String(a)) = profile.actor.get(&m.data) {
+            actors.push(a.clone());
+        }
+        for (f, feature) in profile.features.iter().enumerate() {
+            if feature.reporter == ReporterKind::Rarity {
+                match &feature.extract {
+                    Extract::Single(p) => values.push((f, canonical(p.get(&m.data)))),
+                    Extract::Multi(ps) => values.push((f, canonical_multi(&m.data, ps))),
+                    Extract::Time => {}
+                }
+            }
+        }
+    }
+    actors.sort_unstable();
+    actors.dedup();
+    values.sort_unstable();
+    values.dedup();
+    (actors, values)
 }

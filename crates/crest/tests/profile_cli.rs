@@ -135,8 +135,7 @@ fn auth_example_finds_the_planted_incidents() {
         findings.iter().map(|f| f["key"].as_str().unwrap()).collect();
     // The generator planted two account takeovers (u016, u019: logins from abroad with a
     // scripting client, then unusual processes) and one insider (u015, subtler: its own
-    // country and client). Both takeovers must be found; the insider is not, yet (see the
-    // README's evaluation).
+    // country and client, off hours, new archive tools, large uploads). All three are found.
     let log = {
         use std::io::Read;
         let mut s = String::new();
@@ -146,7 +145,7 @@ fn auth_example_finds_the_planted_incidents() {
         s
     };
     let mut planted = std::collections::BTreeSet::new();
-    for l in log.lines().filter(|l| l.contains("\"ato\"")) {
+    for l in log.lines().filter(|l| !l.contains("\"benign\"")) {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         planted.insert(v["user"].as_str().unwrap().to_string());
     }
@@ -163,7 +162,7 @@ fn auth_example_finds_the_planted_incidents() {
             || f["anomalies"][0]["why"].as_str().unwrap().contains("never")
     );
     // Fewer findings than a flood: a handful of users out of 40.
-    assert!(keys.len() <= 8, "{keys:?}");
+    assert!(keys.len() <= 10, "{keys:?}");
 }
 
 #[test]
@@ -228,4 +227,44 @@ fn bad_config_names_the_key() {
         err.contains("profile 'p': learning:") && err.contains("profile 'p': feature[0].weight"),
         "{err}"
     );
+}
+
+/// SIGTERM during a live heartbeat: the batch in flight is processed and saved, not lost (the
+/// reference loses it).
+#[test]
+fn sigterm_keeps_the_batch_in_flight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("hb.toml"),
+        "[pipeline]\ntimeout = \"1h\"\n[[source]]\nkind = \"heartbeat\"\ninterval = \"0.1s\"\n\
+         [profile.example]\nactor = \"person\"\nscoring = \"scrywarden\"\n\
+         [[profile.example.feature]]\nfield = \"greeting\"\n",
+    )
+    .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("crest");
+    let child = std::process::Command::new(&bin)
+        .current_dir(dir)
+        .args(["profile", "collect", "-c", "hb.toml", "--data-dir", "d"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // No batch was due (timeout 1 h): everything was in flight, and all of it was kept.
+    assert!(err.contains("in 1 batches"), "{err}");
+    assert!(err.contains("example: ") && err.contains(", 3 events, 3 anomalies"), "{err}");
+    let (show, _) = run(
+        dir,
+        &["profile", "show", "-c", "hb.toml", "--data-dir", "d", "George", "--format", "json"],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert!(doc[0]["features"][0]["values"][0][1].as_f64().unwrap() >= 5.0, "{show}");
 }

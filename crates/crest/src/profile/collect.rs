@@ -11,9 +11,8 @@ use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use crest_profile::config::{Extract, Profile, ReporterKind, parse_duration};
+use crest_profile::config::{Profile, parse_duration};
 use crest_profile::model::{Message, ModelState};
-use crest_profile::value::{canonical, canonical_multi};
 use crest_profile_store::ProfileStore;
 use rayon::prelude::*;
 use serde_json::Value;
@@ -169,7 +168,7 @@ impl Running<'_> {
         for (i, profile) in self.profiles.iter().enumerate() {
             let state = &mut self.states[i];
             if self.store.shared() {
-                let (actors, values) = touched(profile, &messages);
+                let (actors, values) = crest_profile::model::touched(profile, &messages);
                 let actors: Vec<&str> = actors.iter().map(String::as_str).collect();
                 let values: Vec<(usize, &str)> =
                     values.iter().map(|(f, v)| (*f, v.as_str())).collect();
@@ -177,7 +176,8 @@ impl Running<'_> {
                     .load(profile, state, &actors, &values)
                     .with_context(|| format!("profile '{}': cannot load actors", profile.name))?;
             }
-            let out = state.score_batch(profile, &messages);
+            // The embedded store keeps the whole state; only a shared one needs the changes.
+            let out = state.score_batch_with(profile, &messages, self.store.shared());
             if let Some(s) = out.skipped.first()
                 && !self.skip_invalid
             {
@@ -203,30 +203,4 @@ impl Running<'_> {
         tracing::debug!("batch {}: {} messages", self.tally.batches, messages.len());
         Ok(())
     }
-}
-
-/// The actors a batch names and the values its rarity features take: what a shared store
-/// must load before the batch is scored.
-fn touched(profile: &Profile, messages: &[Message]) -> (Vec<String>, Vec<(usize, String)>) {
-    let mut actors = Vec::new();
-    let mut values = Vec::new();
-    for m in messages.iter().filter(|m| profile.matches(&m.data)) {
-        if let Some(Value::String(a)) = profile.actor.get(&m.data) {
-            actors.push(a.clone());
-        }
-        for (f, feature) in profile.features.iter().enumerate() {
-            if feature.reporter == ReporterKind::Rarity {
-                match &feature.extract {
-                    Extract::Single(p) => values.push((f, canonical(p.get(&m.data)))),
-                    Extract::Multi(ps) => values.push((f, canonical_multi(&m.data, ps))),
-                    Extract::Time => {}
-                }
-            }
-        }
-    }
-    actors.sort_unstable();
-    actors.dedup();
-    values.sort_unstable();
-    values.dedup();
-    (actors, values)
 }

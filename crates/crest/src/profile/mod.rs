@@ -236,7 +236,7 @@ fn collect(a: &CollectArgs) -> Result<(), Failure> {
         let mut line =
             format!("  {name}: {matched} matched, {events} events, {anomalies} anomalies");
         if *learning > 0 {
-            line.push_str(&format!(", {learning} withheld while learning"));
+            line.push_str(&format!(" ({learning} messages while their actor was learning)"));
         }
         if *skipped > 0 {
             line.push_str(&format!(", {skipped} skipped"));
@@ -300,7 +300,12 @@ fn show(a: &ShowArgs) -> Result<(), Failure> {
                     let total: f64 = vals.iter().map(|v| v.1).sum();
                     println!("  {f} ({}): {} distinct values, {} in all", feature.reporter.name(), vals.len(), fmt_count(total));
                     for (v, c) in vals.iter().take(a.top) {
-                        let shown = if v.is_empty() { "null" } else { v.as_str() };
+                        let numeric = feature.reporter == crest_profile::config::ReporterKind::Numeric;
+                        let shown = match v.parse::<i64>() {
+                            _ if v.is_empty() => "null".to_string(),
+                            Ok(bin) if numeric => format!("≈{:.0}", crest_profile::model::bin_value(bin)),
+                            _ => v.clone(),
+                        };
                         println!("    {:>10}  {:>5.1}%  {shown}", fmt_count(*c), 100.0 * c / total.max(1e-12));
                     }
                     if vals.len() > a.top {
