@@ -165,9 +165,9 @@ impl Running<'_> {
                 Err(e) => bail!("{e} (use --skip-invalid to skip and count such records)"),
             }
         }
-        for (i, profile) in self.profiles.iter().enumerate() {
-            let state = &mut self.states[i];
-            if self.store.shared() {
+        let shared = self.store.shared();
+        if shared {
+            for (profile, state) in self.profiles.iter().zip(&mut self.states) {
                 let (actors, values) = crest_profile::model::touched(profile, &messages);
                 let actors: Vec<&str> = actors.iter().map(String::as_str).collect();
                 let values: Vec<(usize, &str)> =
@@ -176,8 +176,16 @@ impl Running<'_> {
                     .load(profile, state, &actors, &values)
                     .with_context(|| format!("profile '{}': cannot load actors", profile.name))?;
             }
-            // The embedded store keeps the whole state; only a shared one needs the changes.
-            let out = state.score_batch_with(profile, &messages, self.store.shared());
+        }
+        // Profiles are independent: each scores on its own core. The embedded store keeps the
+        // whole state, so only a shared one needs the count changes.
+        let outcomes: Vec<_> = self
+            .states
+            .par_iter_mut()
+            .zip(self.profiles.par_iter())
+            .map(|(state, profile)| state.score_batch_with(profile, &messages, shared))
+            .collect();
+        for (i, (profile, out)) in self.profiles.iter().zip(outcomes).enumerate() {
             if let Some(s) = out.skipped.first()
                 && !self.skip_invalid
             {
