@@ -37,6 +37,14 @@ pub enum StoreError {
         /// What differs.
         reason: String,
     },
+    /// A store setting is unusable.
+    #[error("store {key}: {message}")]
+    Setting {
+        /// The setting (`schema`, `url`…).
+        key: String,
+        /// What is wrong, with the bad value.
+        message: String,
+    },
     /// PostgreSQL refused or failed.
     #[error("postgres: {context}: {source}")]
     Postgres {

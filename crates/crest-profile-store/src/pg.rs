@@ -399,13 +399,11 @@ impl PgStore {
     /// migrates the store's tables in `schema` (created if missing).
     pub fn connect(url: &str, schema: &str) -> Result<PgStore, StoreError> {
         if !valid_schema(schema) {
-            // No variant fits a bad setting; the schema name stands in for the path.
-            return Err(StoreError::Io {
-                path: format!("schema '{schema}'").into(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a valid PostgreSQL schema name \
-                     (letters, digits and '_', not starting with a digit, at most 63)",
+            return Err(StoreError::Setting {
+                key: "schema".into(),
+                message: format!(
+                    "'{schema}' is not a valid PostgreSQL schema name \
+                     (letters, digits and '_', not starting with a digit, at most 63)"
                 ),
             });
         }

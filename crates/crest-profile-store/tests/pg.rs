@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use crest_profile::config::{Extract, FeatureSpec, Profile, ProfileSpec, ReporterKind};
 use crest_profile::model::{Message, ModelState, Outcome};
 use crest_profile::value::canonical;
-use crest_profile_store::{Counts, PgStore, ProfileStore};
+use crest_profile_store::{Counts, PgStore, ProfileStore, StoreError};
 use crest_testing::actors::{ActorLogSpec, actor_logs};
 use crest_testing::services_required;
 use postgres::{Client, NoTls};
@@ -438,7 +438,10 @@ fn migrations_are_idempotent_and_safe_to_race() {
 
     // The schema name is spliced into SQL: anything but an identifier is refused.
     for bad in ["", "1abc", "a-b", "x\"; DROP TABLE y; --", "a b", &"s".repeat(64)] {
-        assert!(PgStore::connect(URL, bad).is_err(), "accepted schema {bad:?}");
+        match PgStore::connect(URL, bad) {
+            Err(StoreError::Setting { key, .. }) => assert_eq!(key, "schema"),
+            other => panic!("schema {bad:?}: {other:?}"),
+        }
     }
 }
 
