@@ -175,7 +175,13 @@ pub struct Evidence {
 
 impl Evidence {
     /// A piece of evidence about `host` with no flows attached yet.
-    pub fn new(kind: Kind, host: IpAddr, ts: f64, threat: ThreatLevel, description: String) -> Evidence {
+    pub fn new(
+        kind: Kind,
+        host: IpAddr,
+        ts: f64,
+        threat: ThreatLevel,
+        description: String,
+    ) -> Evidence {
         Evidence {
             kind,
             host,

@@ -14,5 +14,7 @@
 //!
 //! Detectors are pure: flows in, evidence out, no I/O.
 
+pub mod detect;
 pub mod evidence;
 pub mod flow;
+pub mod net;
