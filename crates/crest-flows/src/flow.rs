@@ -110,22 +110,25 @@ pub enum ConnState {
 impl ConnState {
     /// Parses a Zeek `conn_state` (case-insensitive); anything else is [`ConnState::Unknown`].
     pub fn from_zeek(s: &str) -> ConnState {
-        match s.to_ascii_uppercase().as_str() {
-            "S0" => ConnState::S0,
-            "S1" => ConnState::S1,
-            "SF" => ConnState::Sf,
-            "REJ" => ConnState::Rej,
-            "S2" => ConnState::S2,
-            "S3" => ConnState::S3,
-            "RSTO" => ConnState::Rsto,
-            "RSTR" => ConnState::Rstr,
-            "RSTOS0" => ConnState::Rstos0,
-            "RSTRH" => ConnState::Rstrh,
-            "SH" => ConnState::Sh,
-            "SHR" => ConnState::Shr,
-            "OTH" => ConnState::Oth,
-            _ => ConnState::Unknown,
-        }
+        const STATES: [(&str, ConnState); 13] = [
+            ("SF", ConnState::Sf),
+            ("S0", ConnState::S0),
+            ("REJ", ConnState::Rej),
+            ("S1", ConnState::S1),
+            ("RSTO", ConnState::Rsto),
+            ("RSTR", ConnState::Rstr),
+            ("OTH", ConnState::Oth),
+            ("SH", ConnState::Sh),
+            ("SHR", ConnState::Shr),
+            ("S2", ConnState::S2),
+            ("S3", ConnState::S3),
+            ("RSTOS0", ConnState::Rstos0),
+            ("RSTRH", ConnState::Rstrh),
+        ];
+        STATES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map_or(ConnState::Unknown, |&(_, st)| st)
     }
 
     /// Whether the connection was established (a handshake completed, or data flowed both
@@ -202,16 +205,27 @@ impl Service {
     /// Parses a service name or a comma list (the first recognised name wins: `http,ssl` is
     /// HTTP). `-`, `(empty)`, `failed` and empty strings are [`Service::None`].
     pub fn parse(s: &str) -> Service {
+        const NAMES: [(&str, Service); 9] = [
+            ("http", Service::Http),
+            ("ssl", Service::Ssl),
+            ("dns", Service::Dns),
+            ("ssh", Service::Ssh),
+            ("tls", Service::Ssl),
+            ("http2", Service::Http),
+            ("quic", Service::Ssl),
+            ("", Service::None),
+            ("-", Service::None),
+        ];
         let mut other = false;
         for part in s.split(',') {
             let part = part.trim();
-            match part.to_ascii_lowercase().as_str() {
-                "" | "-" | "(empty)" | "failed" | "unknown" => {}
-                "http" | "http2" => return Service::Http,
-                "ssl" | "tls" | "quic" => return Service::Ssl,
-                "dns" => return Service::Dns,
-                "ssh" => return Service::Ssh,
-                _ => other = true,
+            match NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(part)) {
+                Some(&(_, Service::None)) => {}
+                Some(&(_, service)) => return service,
+                None if ["(empty)", "failed", "unknown"]
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(part)) => {}
+                None => other = true,
             }
         }
         if other { Service::Other } else { Service::None }

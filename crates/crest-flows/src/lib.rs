@@ -14,7 +14,13 @@
 //!
 //! Detectors are pure: flows in, evidence out, no I/O.
 
+pub mod analysis;
 pub mod detect;
 pub mod evidence;
 pub mod flow;
 pub mod net;
+pub mod read;
+pub mod rita;
+pub mod scan;
+pub mod seed;
+pub mod trust;

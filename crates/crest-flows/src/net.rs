@@ -48,8 +48,8 @@ impl PrefixSet {
         PrefixSet::default()
     }
 
-    /// RITA's default internal subnets: RFC 1918, loopback, link-local, and IPv6 unique-local
-    /// (fd00::/8), link-local and loopback.
+    /// The default internal subnets: RITA's (RFC 1918 and the IPv6 unique-local fd00::/8) plus
+    /// loopback and link-local, IPv4 and IPv6.
     pub fn default_internal() -> PrefixSet {
         let mut set = PrefixSet::new();
         for net in [

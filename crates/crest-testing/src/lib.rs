@@ -5,6 +5,7 @@
 //! scanning costs what it costs on real data. Everything is deterministic for a given seed.
 
 pub mod actors;
+pub mod flows;
 pub mod series;
 
 /// The read-only `../shared` folder beside the checkout, when it is there.

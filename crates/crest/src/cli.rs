@@ -23,6 +23,8 @@ pub(crate) enum Command {
     Series(crate::series::SeriesArgs),
     /// Behavioural profiles per actor: collect, investigate, show (ScryWarden's model).
     Profile(crate::profile::ProfileArgs),
+    /// Hunt in flow logs: scans, beacons, long connections, blacklisted peers, ranked hosts.
+    Flows(crate::flows::FlowsArgs),
 }
 
 /// How to print peaks on standard output.

@@ -4,6 +4,7 @@
 //! in one place: 0 when the command ran (whatever it found), 1 on an error, 2 on a usage error.
 
 mod cli;
+mod flows;
 mod fsutil;
 mod logging;
 mod output;
@@ -58,6 +59,10 @@ fn main() -> ExitCode {
         Command::Profile(args) => {
             logging::init(Verbosity::Normal);
             profile::run(args)
+        }
+        Command::Flows(args) => {
+            logging::init(Verbosity::Normal);
+            flows::run(args)
         }
     };
     match result {

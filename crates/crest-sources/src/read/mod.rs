@@ -81,7 +81,8 @@ impl Progress {
         self.records.load(Ordering::Relaxed)
     }
 
-    fn add(&self, bytes: u64, records: u64) {
+    /// Counts `bytes` more input bytes and `records` more records.
+    pub fn add(&self, bytes: u64, records: u64) {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.records.fetch_add(records, Ordering::Relaxed);
     }

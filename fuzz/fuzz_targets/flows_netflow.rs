@@ -1,0 +1,17 @@
+//! Arbitrary bytes as concatenated NetFlow v5/v9/IPFIX export packets, strict and skipping:
+//! any outcome but a panic is fine, and the counts must match what the sink received.
+#![no_main]
+
+use crest_flows::read::{Format, ReadOptions, read_flows};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    for skip_invalid in [false, true] {
+        let options = ReadOptions { skip_invalid };
+        let mut flows = 0u64;
+        if let Ok(stats) = read_flows(data, "fuzz", Format::NetFlow, &options, &mut |_| flows += 1)
+        {
+            assert_eq!(stats.rows, flows);
+        }
+    }
+});
