@@ -81,11 +81,12 @@
 //! contacts are a cheap signal (a client with stale peers gives it too); the scan rules'
 //! evidence is the high one.
 
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 use foldhash::fast::FixedState;
 use hashbrown::hash_map::Entry;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::{HashMap, HashTable, hash_table};
 use serde::Deserialize;
 
 use crate::detect::Detector;
@@ -93,9 +94,9 @@ use crate::evidence::{Evidence, FlowSample, Kind, ThreatLevel};
 use crate::flow::{ConnState, Flow, Proto};
 use crate::net::PrefixSet;
 pub use crate::seed::ConfigError;
+use crate::seed::{Ip, SmallSet, next_bound};
 
 type Map<K, V> = HashMap<K, V, FixedState>;
-type Set<K> = HashSet<K, FixedState>;
 
 /// Slips' guard: no evidence for 5 targets or fewer.
 pub const SLIPS_MIN_TARGETS: u32 = 5;
@@ -181,8 +182,6 @@ struct Agg {
     all: u32,
     /// Distinct targets of failed flows.
     failed: u32,
-    /// Failed flows.
-    attempts: u64,
     /// Packets of the failed flows (a flow without a count counts 1).
     packets: u64,
     /// Slips: ⌊log10⌋ of the last reported count; Zeek: 1 once reported.
@@ -201,7 +200,6 @@ impl Agg {
             first_failed_ts: f64::NAN,
             all: 0,
             failed: 0,
-            attempts: 0,
             packets: 0,
             level: 0,
             reported: 0,
@@ -217,7 +215,6 @@ impl Agg {
             if self.first_failed_ts.is_nan() || f.ts < self.first_failed_ts {
                 self.first_failed_ts = f.ts;
             }
-            self.attempts += 1;
             self.packets += f.packets().unwrap_or(1);
             self.sample.push(f);
         }
@@ -235,6 +232,131 @@ impl Agg {
             0 => 0.3,
             p if p > 10 => 1.0,
             p => p as f64 / 10.0,
+        }
+    }
+}
+
+/// A protocol as a small number, for hashing.
+fn proto_code(p: Proto) -> u16 {
+    match p {
+        Proto::Tcp => 0,
+        Proto::Udp => 1,
+        Proto::Icmp => 2,
+        Proto::Other(n) => 0x100 | u16::from(n),
+    }
+}
+
+/// Writes `ip` as one integer (see [`Ip`]).
+#[inline]
+fn hash_ip<H: Hasher>(ip: IpAddr, state: &mut H) {
+    match ip {
+        IpAddr::V4(a) => state.write_u32(a.to_bits()),
+        IpAddr::V6(a) => state.write_u128(a.to_bits()),
+    }
+}
+
+/// A horizontal key: scanner, port, protocol.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct HKey {
+    scanner: IpAddr,
+    port: u16,
+    proto: Proto,
+}
+
+impl Hash for HKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_ip(self.scanner, state);
+        state.write_u32(u32::from(self.port) << 16 | u32::from(proto_code(self.proto)));
+    }
+}
+
+/// A (scanner, target, protocol) pair: the vertical key, and the home of the pair's tuples.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PairKey {
+    scanner: IpAddr,
+    target: IpAddr,
+    proto: Proto,
+}
+
+impl Hash for PairKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_ip(self.scanner, state);
+        hash_ip(self.target, state);
+        state.write_u16(proto_code(self.proto));
+    }
+}
+
+/// A port mark: the port in the low 16 bits, then whether a failed flow used it, and that the
+/// mark is taken (an empty mark is 0).
+const FAILED: u32 = 1 << 16;
+const PRESENT: u32 = 1 << 17;
+/// In a pair's first mark: its ports have moved to [`PairCold::spill`].
+const SPILLED: u32 = u32::MAX;
+/// In [`PairHot::tag`]: `pair` holds address ids, not two IPv4 addresses.
+const IDS: u32 = 1 << 16;
+
+/// How many ports a pair marks inline before it needs a map.
+const INLINE_PORTS: usize = 4;
+
+/// The hot part of a window's (scanner, target, proto) pair, 32 bytes: its key and its first
+/// ports. Together with [`PairCold::spill`] the marks are the window's (scanner, target, port,
+/// proto) tuples, each with whether a failed flow was seen; most pairs use one or two ports.
+#[derive(Clone, Copy)]
+struct PairHot {
+    /// Scanner and target: two IPv4 addresses, or two ids from [`ScanDetector::ids`].
+    pair: u64,
+    /// The protocol's code, | [`IDS`] when `pair` holds ids.
+    tag: u32,
+    /// The pair's index in [`ScanDetector::cold`].
+    slot: u32,
+    marks: [u32; INLINE_PORTS],
+}
+
+/// The cold part of a pair: its key, its vertical aggregate (unused for ICMP, which makes no
+/// vertical scan) and its ports beyond the inline ones.
+struct PairCold {
+    key: PairKey,
+    vertical: Agg,
+    /// Port → failed seen, once the pair used more than [`INLINE_PORTS`] ports (empty before).
+    spill: Map<u16, bool>,
+}
+
+/// Records a flow on `port` of a pair; returns whether the tuple is new and whether it was
+/// newly marked failed.
+#[inline]
+fn mark(hot: &mut PairHot, cold: &mut [PairCold], port: u16, failed: bool) -> (bool, bool) {
+    if hot.marks[0] != SPILLED {
+        let flag = if failed { FAILED } else { 0 };
+        for m in &mut hot.marks {
+            if *m == 0 {
+                *m = PRESENT | flag | u32::from(port);
+                return (true, failed);
+            }
+            if *m as u16 == port {
+                let fresh = failed && *m & FAILED == 0;
+                *m |= flag;
+                return (false, fresh);
+            }
+        }
+        let spill = &mut cold[hot.slot as usize].spill;
+        spill.reserve(2 * INLINE_PORTS);
+        spill.extend(hot.marks.iter().map(|&m| (m as u16, m & FAILED != 0)));
+        hot.marks = [0; INLINE_PORTS];
+        hot.marks[0] = SPILLED;
+    }
+    match cold[hot.slot as usize].spill.entry(port) {
+        Entry::Vacant(v) => {
+            v.insert(failed);
+            (true, failed)
+        }
+        Entry::Occupied(mut o) => {
+            let fresh = failed && !*o.get();
+            if fresh {
+                *o.get_mut() = true;
+            }
+            (false, fresh)
         }
     }
 }
@@ -270,10 +392,15 @@ pub struct ScanDetector {
     min_share: f64,
     origin: Option<f64>,
     current: i64,
-    /// (scanner, target, port, proto) → whether a failed flow was seen.
-    tuples: Map<(IpAddr, IpAddr, u16, Proto), bool>,
-    horizontal: Map<(IpAddr, u16, Proto), Agg>,
-    vertical: Map<(IpAddr, IpAddr, Proto), Agg>,
+    /// The open window's end in widths from the origin (see [`next_bound`]).
+    next: f64,
+    /// The window's pairs (scanner, target, proto), hot parts; see [`PairHot`].
+    hot: HashTable<PairHot>,
+    /// Their cold parts, in order of arrival.
+    cold: Vec<PairCold>,
+    /// Ids of the window's addresses in pairs that are not IPv4 both.
+    ids: Map<Ip, u32>,
+    horizontal: Map<HKey, Agg>,
     closing: Vec<Evidence>,
 }
 
@@ -323,9 +450,11 @@ impl ScanDetector {
             min_share: share,
             origin: None,
             current: 0,
-            tuples: Map::default(),
+            next: next_bound(0),
+            hot: HashTable::new(),
+            cold: Vec::new(),
+            ids: Map::default(),
             horizontal: Map::default(),
-            vertical: Map::default(),
             closing: Vec::new(),
         })
     }
@@ -376,12 +505,19 @@ impl ScanDetector {
     }
 
     /// Closes the open window if `ts` belongs to a later one.
+    #[inline]
     fn roll(&mut self, ts: f64, out: &mut Vec<Evidence>) {
         let origin = *self.origin.get_or_insert(ts);
-        let idx = ((ts - origin) / self.width).floor() as i64;
+        let x = (ts - origin) / self.width;
+        if x < self.next {
+            // ⌊x⌋ ≤ current: the open window (or a closed one).
+            return;
+        }
+        let idx = x.floor() as i64;
         if idx > self.current {
             self.close(out);
             self.current = idx;
+            self.next = next_bound(idx);
         }
     }
 
@@ -389,22 +525,54 @@ impl ScanDetector {
     fn close(&mut self, out: &mut Vec<Evidence>) {
         if self.summaries {
             let rule = self.rule;
-            for (&(scanner, port, proto), agg) in self.horizontal.iter_mut() {
+            // Every key gives a distinct (kind, host, peer, port, description), so the sort
+            // alone fixes the order, whatever the tables' order.
+            for (&HKey { scanner, port, proto }, agg) in self.horizontal.iter_mut() {
                 let key = Key { rule, axis: Axis::Horizontal, scanner, target: None, port, proto };
                 self.closing.extend(summary(key, agg));
             }
-            for (&(scanner, target, proto), agg) in self.vertical.iter_mut() {
+            for pair in self.cold.iter_mut() {
+                let PairKey { scanner, target, proto } = pair.key;
                 let target = Some(target);
                 let key = Key { rule, axis: Axis::Vertical, scanner, target, port: 0, proto };
-                self.closing.extend(summary(key, agg));
+                self.closing.extend(summary(key, &mut pair.vertical));
             }
             crate::evidence::sort(&mut self.closing);
             out.append(&mut self.closing);
         }
-        clear(&mut self.tuples);
+        let len = self.hot.len();
+        self.hot.clear();
+        if self.hot.capacity() > 4 * len + 1024 {
+            self.hot.shrink_to(len, |h| pair_hash(h.pair, h.tag));
+        }
+        let len = self.cold.len();
+        self.cold.clear();
+        if self.cold.capacity() > 4 * len + 1024 {
+            self.cold.shrink_to(len);
+        }
+        clear(&mut self.ids);
         clear(&mut self.horizontal);
-        clear(&mut self.vertical);
     }
+
+    /// The (pair, tag) of [`PairHot`] for a scanner, a target and a protocol.
+    #[inline]
+    fn pair_code(&mut self, scanner: IpAddr, target: IpAddr, proto: Proto) -> (u64, u32) {
+        let code = u32::from(proto_code(proto));
+        if let (IpAddr::V4(s), IpAddr::V4(t)) = (scanner, target) {
+            return ((u64::from(s.to_bits()) << 32) | u64::from(t.to_bits()), code);
+        }
+        let next = self.ids.len() as u32;
+        let s = *self.ids.entry(Ip(scanner)).or_insert(next);
+        let next = self.ids.len() as u32;
+        let t = *self.ids.entry(Ip(target)).or_insert(next);
+        ((u64::from(s) << 32) | u64::from(t), code | IDS)
+    }
+}
+
+/// The hash of a [`PairHot`] key.
+#[inline]
+fn pair_hash(pair: u64, tag: u32) -> u64 {
+    FixedState::default().hash_one((u128::from(pair) << 32) | u128::from(tag))
 }
 
 /// Empties `map`, giving back memory a much larger past window left behind.
@@ -630,26 +798,34 @@ impl Detector for ScanDetector {
         self.roll(f.ts, out);
         // One lookup for most flows: a tuple seen before, and not newly failed, changes no
         // target count.
-        let (new_tuple, newly_failed) =
-            match self.tuples.entry((p.scanner, p.target, p.port, f.proto)) {
-                Entry::Vacant(v) => {
-                    v.insert(p.failed);
-                    (true, p.failed)
-                }
-                Entry::Occupied(mut o) => {
-                    let fresh = p.failed && !*o.get();
-                    if fresh {
-                        *o.get_mut() = true;
-                    }
-                    (false, fresh)
-                }
-            };
+        let (pair, tag) = self.pair_code(p.scanner, p.target, f.proto);
+        let cold = &mut self.cold;
+        let hot = match self.hot.entry(
+            pair_hash(pair, tag),
+            |h| h.pair == pair && h.tag == tag,
+            |h| pair_hash(h.pair, h.tag),
+        ) {
+            hash_table::Entry::Occupied(o) => o.into_mut(),
+            hash_table::Entry::Vacant(v) => {
+                let slot = u32::try_from(cold.len()).expect("fewer than 2^32 pairs");
+                cold.push(PairCold {
+                    key: PairKey { scanner: p.scanner, target: p.target, proto: f.proto },
+                    vertical: Agg::new(f.ts),
+                    spill: Map::default(),
+                });
+                v.insert(PairHot { pair, tag, slot, marks: [0; INLINE_PORTS] }).into_mut()
+            }
+        };
+        let slot = hot.slot as usize;
+        let (new_tuple, newly_failed) = mark(hot, cold, p.port, p.failed);
         if !new_tuple && !p.failed {
             return;
         }
         let rule = self.rule;
-        let h =
-            self.horizontal.entry((p.scanner, p.port, f.proto)).or_insert_with(|| Agg::new(f.ts));
+        let h = self
+            .horizontal
+            .entry(HKey { scanner: p.scanner, port: p.port, proto: f.proto })
+            .or_insert_with(|| Agg::new(f.ts));
         h.update(f, new_tuple, p.failed, newly_failed);
         if newly_failed {
             if let Some(n) = crossed(rule, self.h_threshold, self.min_share, h) {
@@ -665,10 +841,7 @@ impl Detector for ScanDetector {
             }
         }
         if p.vertical {
-            let v = self
-                .vertical
-                .entry((p.scanner, p.target, f.proto))
-                .or_insert_with(|| Agg::new(f.ts));
+            let v = &mut self.cold[slot].vertical;
             v.update(f, new_tuple, p.failed, newly_failed);
             if newly_failed {
                 if let Some(n) = crossed(rule, self.v_threshold, self.min_share, v) {
@@ -690,6 +863,7 @@ impl Detector for ScanDetector {
         self.close(out);
         self.origin = None;
         self.current = 0;
+        self.next = next_bound(0);
     }
 }
 
@@ -729,13 +903,16 @@ impl Default for TrwConfig {
     }
 }
 
+/// How many contacts a walk keeps in a list before it needs a hash set (a benign walk restarts
+/// every few contacts).
+const INLINE_CONTACTS: usize = 8;
+
 /// One source's walk.
-#[derive(Default)]
 struct Walk {
     /// Λ.
     lambda: f64,
     /// Destinations contacted in this walk.
-    contacts: Set<IpAddr>,
+    contacts: SmallSet<Ip, INLINE_CONTACTS>,
     /// Failed first contacts in this walk.
     failures: u32,
     /// Successful first contacts in this walk.
@@ -746,6 +923,21 @@ struct Walk {
     sample: FlowSample,
     /// The walk's first contact.
     first_ts: f64,
+}
+
+impl Walk {
+    /// A walk with Λ = `lambda`, no contact yet.
+    fn new(lambda: f64) -> Walk {
+        Walk {
+            lambda,
+            contacts: SmallSet::new(Ip(IpAddr::from([0u8; 4]))),
+            failures: 0,
+            successes: 0,
+            scanner: false,
+            sample: FlowSample::default(),
+            first_ts: 0.0,
+        }
+    }
 }
 
 /// Where a source's walk stands.
@@ -767,7 +959,7 @@ pub struct Trw {
     eta0: f64,
     max_contacts: usize,
     internal: Option<PrefixSet>,
-    walks: Map<IpAddr, Walk>,
+    walks: Map<Ip, Walk>,
     benign: u64,
 }
 
@@ -810,7 +1002,7 @@ impl Trw {
 
     /// Where `ip`'s walk stands.
     pub fn state(&self, ip: IpAddr) -> TrwState {
-        match self.walks.get(&ip) {
+        match self.walks.get(&Ip(ip)) {
             None => TrwState::Unknown,
             Some(w) if w.scanner => TrwState::Scanner,
             Some(w) => TrwState::Pending(w.lambda),
@@ -840,8 +1032,8 @@ impl Detector for Trw {
                 return;
             }
         }
-        let w = self.walks.entry(f.src).or_insert_with(|| Walk { lambda: 1.0, ..Walk::default() });
-        if w.scanner || !w.contacts.insert(f.dst) {
+        let w = self.walks.entry(Ip(f.src)).or_insert_with(|| Walk::new(1.0));
+        if w.scanner || !w.contacts.insert(Ip(f.dst)) {
             return;
         }
         if w.contacts.len() == 1 {
@@ -875,7 +1067,7 @@ impl Detector for Trw {
             e.score = w.lambda;
             std::mem::take(&mut w.sample).attach(&mut e);
             out.push(e);
-            *w = Walk { scanner: true, ..Walk::default() };
+            *w = Walk { scanner: true, ..Walk::new(0.0) };
         } else if w.lambda <= self.eta0 || w.contacts.len() >= self.max_contacts {
             if w.lambda <= self.eta0 {
                 // Benign: the walk restarts from the benign threshold, not from 1 (see the

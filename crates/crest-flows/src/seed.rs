@@ -71,7 +71,8 @@
 //! interesting port once per (src, dst, port), broadcast once per source, blacklist once per
 //! (listed address, other side, direction), too-many-ports and more-than-100 once per IP.
 
-use std::hash::BuildHasher;
+use std::cmp::Ordering;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 
 use foldhash::fast::FixedState;
@@ -352,7 +353,7 @@ fn mix64(mut z: u64) -> u64 {
 /// Distinct addresses: exact up to [`EXACT_DISTINCT`], a HyperLogLog estimate beyond.
 #[derive(Clone)]
 enum Distinct {
-    Exact(Set<IpAddr>),
+    Exact(Set<Ip>),
     Sketch(Hll),
 }
 
@@ -366,12 +367,12 @@ impl Distinct {
     fn insert(&mut self, ip: IpAddr) {
         match self {
             Distinct::Exact(set) => {
-                if set.len() < EXACT_DISTINCT || set.contains(&ip) {
-                    set.insert(ip);
+                if set.len() < EXACT_DISTINCT || set.contains(&Ip(ip)) {
+                    set.insert(Ip(ip));
                 } else {
                     let mut hll = Hll::new();
-                    for &a in set.iter() {
-                        hll.insert(a);
+                    for a in set.iter() {
+                        hll.insert(a.0);
                     }
                     hll.insert(ip);
                     *self = Distinct::Sketch(hll);
@@ -390,6 +391,75 @@ impl Distinct {
 
     fn exact(&self) -> bool {
         matches!(self, Distinct::Exact(_))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cheap keys and small sets (the scan detectors use them too).
+
+/// An address that hashes as one integer (`IpAddr`'s own hash writes its variant too). Equal
+/// addresses hash equally, which is all a table needs; an IPv4 address is one 32-bit write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ip(pub(crate) IpAddr);
+
+impl Hash for Ip {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self.0 {
+            IpAddr::V4(a) => state.write_u32(a.to_bits()),
+            IpAddr::V6(a) => state.write_u128(a.to_bits()),
+        }
+    }
+}
+
+/// A set that is usually tiny: up to `N` items in an inline list searched in order, then a hash
+/// set holding them all.
+#[derive(Clone, Debug)]
+pub(crate) struct SmallSet<T, const N: usize> {
+    /// How many items `inline` holds (0 once spilled).
+    len: usize,
+    inline: [T; N],
+    /// Every item, once there were more than `N` (empty before).
+    spill: Set<T>,
+}
+
+impl<T: Copy + Eq + Hash, const N: usize> SmallSet<T, N> {
+    /// An empty set; `fill` pads the inline list and is never read.
+    pub(crate) fn new(fill: T) -> Self {
+        SmallSet { len: 0, inline: [fill; N], spill: Set::default() }
+    }
+
+    /// Adds `x`; whether it was new.
+    #[inline]
+    pub(crate) fn insert(&mut self, x: T) -> bool {
+        if !self.spill.is_empty() {
+            return self.spill.insert(x);
+        }
+        if self.inline[..self.len].contains(&x) {
+            return false;
+        }
+        if self.len < N {
+            self.inline[self.len] = x;
+            self.len += 1;
+            return true;
+        }
+        self.spill.reserve(2 * N);
+        self.spill.extend(self.inline.iter().copied());
+        self.spill.insert(x);
+        self.len = 0;
+        true
+    }
+
+    /// How many items it holds.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len + self.spill.len()
+    }
+
+    /// Empties the set, keeping the hash set's memory for the next items.
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.spill.clear();
     }
 }
 
@@ -473,11 +543,15 @@ pub struct PairStats {
 const ALERTED_SOFT: u8 = 1;
 const ALERTED_HARD: u8 = 2;
 
+/// How many distinct ports an IP keeps in a list before it needs a hash set.
+const INLINE_PORTS: usize = 8;
+
 struct IpEntry {
+    ip: IpAddr,
     bytes_up: u64,
     bytes_down: u64,
     conns: u64,
-    ports: Set<u16>,
+    ports: SmallSet<u16, INLINE_PORTS>,
     first_ts: f64,
     last_ts: f64,
     alerted: u8,
@@ -507,25 +581,69 @@ struct PairWindow {
     sample: FlowSample,
 }
 
+/// One (src, dst) pair of the open window.
+struct PairSlot {
+    src: IpAddr,
+    dst: IpAddr,
+    w: PairWindow,
+}
+
+impl PairSlot {
+    /// Starts the pair at `ts`, reusing `flows`' memory for its sample.
+    fn new(src: IpAddr, dst: IpAddr, ts: f64, mut flows: Vec<FlowRef>) -> PairSlot {
+        flows.clear();
+        PairSlot {
+            src,
+            dst,
+            w: PairWindow {
+                first_ts: ts,
+                last_ts: ts,
+                conns: 0,
+                ports: 0,
+                new_ports: 0,
+                bytes_up: 0,
+                bytes_down: 0,
+                packets: None,
+                sample: FlowSample { flows, count: 0 },
+            },
+        }
+    }
+
+    /// The order pairs are reported in: first flow, then addresses.
+    fn order(&self, other: &PairSlot) -> Ordering {
+        self.w
+            .first_ts
+            .total_cmp(&other.w.first_ts)
+            .then_with(|| (self.src, self.dst).cmp(&(other.src, other.dst)))
+    }
+}
+
 /// When a pair last used a destination port, and in which window.
 struct PortSeen {
     last_ts: f64,
     window: i64,
 }
 
-/// The IQR windows (step 4).
+/// The IQR windows (step 4). Addresses are known by their index in [`Seed`]'s IP table.
 struct Windows {
     width: f64,
     ageing: f64,
     min_pairs: usize,
     current: Option<i64>,
-    pairs: Map<(IpAddr, IpAddr), PairWindow>,
-    seen: Map<(IpAddr, IpAddr, u16), PortSeen>,
+    /// ⌊ts/width⌋ ≤ current for any ts/width below this (−∞ when that shortcut is unsafe).
+    next: f64,
+    /// (src, dst) as ids → the pair's index in `slots`, for the open window.
+    index: Map<u64, u32>,
+    /// The open window's pairs in order of arrival (the first `live`), then spare slots kept for
+    /// their sample buffers (at most [`POOL_MAX`] in all).
+    slots: Vec<PairSlot>,
+    live: usize,
+    /// (src, dst, port) as ids → when last used.
+    seen: Map<u128, PortSeen>,
     last_sweep: f64,
-    pool: Vec<Vec<FlowRef>>,
     closed: Vec<PairStats>,
-    drain: Vec<((IpAddr, IpAddr), PairWindow)>,
     values: Vec<u64>,
+    order: Vec<u32>,
 }
 
 /// The seed analyzer as a streaming detector.
@@ -542,7 +660,9 @@ pub struct Seed {
     blacklist_seen: Set<(IpAddr, IpAddr, bool)>,
     port_index: Vec<u32>,
     ports: Vec<(u16, PortEntry)>,
-    ips: Map<IpAddr, IpEntry>,
+    /// Every IP seen → its index in `ips`.
+    ip_ids: Map<Ip, u32>,
+    ips: Vec<IpEntry>,
     counts: CountHistogram,
     windows: Windows,
 }
@@ -564,20 +684,23 @@ impl Seed {
             blacklist_seen: Set::default(),
             port_index: vec![u32::MAX; 1 << 16],
             ports: Vec::new(),
-            ips: Map::default(),
+            ip_ids: Map::default(),
+            ips: Vec::new(),
             counts: CountHistogram::new(),
             windows: Windows {
                 width: config.window,
                 ageing: config.port_ageing,
                 min_pairs: config.iqr_min_pairs,
                 current: None,
-                pairs: Map::default(),
+                next: f64::NEG_INFINITY,
+                index: Map::default(),
+                slots: Vec::new(),
+                live: 0,
                 seen: Map::default(),
                 last_sweep: f64::NEG_INFINITY,
-                pool: Vec::new(),
                 closed: Vec::new(),
-                drain: Vec::new(),
                 values: Vec::new(),
+                order: Vec::new(),
             },
         })
     }
@@ -607,12 +730,12 @@ impl Seed {
 
     /// Step 3's statistics for one IP, if seen.
     pub fn ip(&self, ip: IpAddr) -> Option<IpStats> {
-        self.ips.get(&ip).map(|e| ip_stats(ip, e))
+        self.ip_ids.get(&Ip(ip)).map(|&id| ip_stats(&self.ips[id as usize]))
     }
 
     /// Step 3's statistics for every IP seen, in no particular order.
     pub fn ip_stats(&self) -> impl Iterator<Item = IpStats> + '_ {
-        self.ips.iter().map(|(ip, e)| ip_stats(*ip, e))
+        self.ips.iter().map(ip_stats)
     }
 
     /// The current too-many-ports threshold: the percentile of all IPs' distinct-port counts.
@@ -623,6 +746,30 @@ impl Seed {
     /// Step 4's pairs of the most recently closed window, in order of first flow.
     pub fn last_window(&self) -> &[PairStats] {
         &self.windows.closed
+    }
+
+    /// The id of `ip`, a new entry (with no port yet) if first seen at `ts`.
+    #[inline]
+    fn intern(&mut self, ip: IpAddr, ts: f64) -> u32 {
+        match self.ip_ids.entry(Ip(ip)) {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(v) => {
+                let id = u32::try_from(self.ips.len()).expect("fewer than 2^32 addresses");
+                v.insert(id);
+                self.counts.insert(0);
+                self.ips.push(IpEntry {
+                    ip,
+                    bytes_up: 0,
+                    bytes_down: 0,
+                    conns: 0,
+                    ports: SmallSet::new(0),
+                    first_ts: ts,
+                    last_ts: ts,
+                    alerted: 0,
+                });
+                id
+            }
+        }
     }
 
     fn basic_checks(&mut self, f: &Flow, ported: bool, out: &mut Vec<Evidence>) {
@@ -712,62 +859,56 @@ impl Seed {
         e.dsts.insert(f.dst);
     }
 
-    /// Updates `ip`'s activity; returns its distinct-port count and alert flags.
+    /// Updates the activity of the IP with id `id`; returns its distinct-port count and alert
+    /// flags. `port` is the flow's destination port when it has one (TCP/UDP).
+    #[inline]
     fn ip_activity(
         &mut self,
-        ip: IpAddr,
-        f: &Flow,
+        id: u32,
+        ts: f64,
         sent: u64,
         received: u64,
-        ported: bool,
+        port: Option<u16>,
     ) -> (u32, u8) {
-        let e = match self.ips.entry(ip) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                self.counts.insert(0);
-                v.insert(IpEntry {
-                    bytes_up: 0,
-                    bytes_down: 0,
-                    conns: 0,
-                    ports: Set::default(),
-                    first_ts: f.ts,
-                    last_ts: f.ts,
-                    alerted: 0,
-                })
-            }
-        };
+        let e = &mut self.ips[id as usize];
         e.bytes_up += sent;
         e.bytes_down += received;
         e.conns += 1;
-        e.first_ts = e.first_ts.min(f.ts);
-        e.last_ts = e.last_ts.max(f.ts);
-        if ported {
+        e.first_ts = e.first_ts.min(ts);
+        e.last_ts = e.last_ts.max(ts);
+        if let Some(port) = port {
             let before = e.ports.len() as u32;
-            if e.ports.insert(f.dst_port) {
+            if e.ports.insert(port) {
                 self.counts.increment(before);
             }
         }
         (e.ports.len() as u32, e.alerted)
     }
 
+    #[inline]
     fn port_alerts(
         &mut self,
-        ip: IpAddr,
+        id: u32,
         n: u32,
         alerted: u8,
         popular: bool,
         f: &Flow,
         out: &mut Vec<Evidence>,
     ) {
+        // The common case first: nothing can fire.
+        let soft = alerted & ALERTED_SOFT == 0 && !popular && n >= self.min_ports;
+        let hard = alerted & ALERTED_HARD == 0 && n > self.hard_limit;
+        if !soft && !hard {
+            return;
+        }
+        let ip = self.ips[id as usize].ip;
         let mut flag = 0;
         // An IP counted as the destination is being contacted on many ports (a scan's victim,
         // or a busy server): the alert stands, as the seed words it, but it is no evidence
         // against the IP itself, so it carries no threat.
         let target = ip == f.dst && ip != f.src;
         let level = |threat| if target { ThreatLevel::Info } else { threat };
-        if alerted & ALERTED_SOFT == 0
-            && !popular
-            && n >= self.min_ports
+        if soft
             && self.counts.len() >= self.min_ips
             && self.counts.percentile(self.percentile).is_some_and(|t| n > t)
         {
@@ -785,7 +926,7 @@ impl Seed {
             out.push(e);
             flag |= ALERTED_SOFT;
         }
-        if alerted & ALERTED_HARD == 0 && n > self.hard_limit {
+        if hard {
             let mut e = Evidence::new(
                 Kind::TooManyPortsHard,
                 ip,
@@ -799,17 +940,13 @@ impl Seed {
             out.push(e);
             flag |= ALERTED_HARD;
         }
-        if flag != 0 {
-            if let Some(e) = self.ips.get_mut(&ip) {
-                e.alerted |= flag;
-            }
-        }
+        self.ips[id as usize].alerted |= flag;
     }
 }
 
-fn ip_stats(ip: IpAddr, e: &IpEntry) -> IpStats {
+fn ip_stats(e: &IpEntry) -> IpStats {
     IpStats {
-        ip,
+        ip: e.ip,
         bytes_up: e.bytes_up,
         bytes_down: e.bytes_down,
         conns: e.conns,
@@ -819,26 +956,51 @@ fn ip_stats(ip: IpAddr, e: &IpEntry) -> IpStats {
     }
 }
 
+/// The first window index after `idx`, as a time bound in window widths: any ts/width below it
+/// has ⌊ts/width⌋ ≤ idx. −∞ (no shortcut) where floats no longer hold every integer.
+pub(crate) fn next_bound(idx: i64) -> f64 {
+    const EXACT: i64 = 1 << 52;
+    if (-EXACT..EXACT).contains(&idx) { (idx + 1) as f64 } else { f64::NEG_INFINITY }
+}
+
 impl Windows {
-    /// Puts `f` into its window, closing the open one first if `f` belongs to a later one.
-    fn observe(&mut self, f: &Flow, ported: bool, out: &mut Vec<Evidence>) {
-        let idx = (f.ts / self.width).floor() as i64;
+    /// Puts `f`, from the pair of addresses `src` and `dst` (ids `pair`), into its window,
+    /// closing the open one first if `f` belongs to a later one.
+    #[inline]
+    fn observe(
+        &mut self,
+        f: &Flow,
+        pair: u64,
+        (src, dst): (IpAddr, IpAddr),
+        ported: bool,
+        out: &mut Vec<Evidence>,
+    ) {
+        let x = f.ts / self.width;
         let w = match self.current {
-            Some(cur) if idx <= cur => cur,
-            Some(_) => {
-                self.close(out);
-                self.current = Some(idx);
-                idx
-            }
-            None => {
-                self.current = Some(idx);
-                idx
+            // The usual case, without the floor: f is in the open window or a closed one.
+            Some(cur) if x < self.next => cur,
+            current => {
+                let idx = x.floor() as i64;
+                match current {
+                    Some(cur) if idx <= cur => cur,
+                    Some(_) => {
+                        self.close(out);
+                        self.current = Some(idx);
+                        self.next = next_bound(idx);
+                        idx
+                    }
+                    None => {
+                        self.current = Some(idx);
+                        self.next = next_bound(idx);
+                        idx
+                    }
+                }
             }
         };
         let mut fresh_port = false;
         let mut new_port = false;
         if ported {
-            match self.seen.entry((f.src, f.dst, f.dst_port)) {
+            match self.seen.entry((u128::from(pair) << 16) | u128::from(f.dst_port)) {
                 Entry::Occupied(mut o) => {
                     let s = o.get_mut();
                     if s.window != w {
@@ -855,18 +1017,22 @@ impl Windows {
                 }
             }
         }
-        let pool = &mut self.pool;
-        let p = self.pairs.entry((f.src, f.dst)).or_insert_with(|| PairWindow {
-            first_ts: f.ts,
-            last_ts: f.ts,
-            conns: 0,
-            ports: 0,
-            new_ports: 0,
-            bytes_up: 0,
-            bytes_down: 0,
-            packets: None,
-            sample: FlowSample { flows: pool.pop().unwrap_or_default(), count: 0 },
-        });
+        let slot = match self.index.entry(pair) {
+            Entry::Occupied(o) => *o.get() as usize,
+            Entry::Vacant(v) => {
+                let i = self.live;
+                v.insert(i as u32);
+                self.live += 1;
+                if i == self.slots.len() {
+                    self.slots.push(PairSlot::new(src, dst, f.ts, Vec::new()));
+                } else {
+                    let flows = std::mem::take(&mut self.slots[i].w.sample.flows);
+                    self.slots[i] = PairSlot::new(src, dst, f.ts, flows);
+                }
+                i
+            }
+        };
+        let p = &mut self.slots[slot].w;
         p.first_ts = p.first_ts.min(f.ts);
         p.last_ts = p.last_ts.max(f.ts);
         p.conns += 1;
@@ -884,25 +1050,33 @@ impl Windows {
     fn close(&mut self, out: &mut Vec<Evidence>) {
         let Some(w) = self.current else { return };
         self.closed.clear();
-        if self.pairs.is_empty() {
+        if self.live == 0 {
             return;
         }
-        let fences = if self.pairs.len() >= self.min_pairs {
+        let pairs = &mut self.slots[..self.live];
+        let fences = if pairs.len() >= self.min_pairs {
             self.values.clear();
-            self.values.extend(self.pairs.values().map(|p| p.conns));
+            self.values.extend(pairs.iter().map(|p| p.w.conns));
             let conns = upper_fence(&mut self.values);
             self.values.clear();
-            self.values.extend(self.pairs.values().map(|p| u64::from(p.ports)));
+            self.values.extend(pairs.iter().map(|p| u64::from(p.w.ports)));
             let ports = upper_fence(&mut self.values);
             Some((conns, ports))
         } else {
             None
         };
         let start = w as f64 * self.width;
-        self.drain.extend(self.pairs.drain());
-        self.drain
-            .sort_unstable_by(|a, b| a.1.first_ts.total_cmp(&b.1.first_ts).then(a.0.cmp(&b.0)));
-        for ((src, dst), p) in self.drain.drain(..) {
+        // Pairs arrive in order of first flow unless the input is out of time order (or two
+        // first flows share a time): sort only then. Every pair is distinct, so the order is
+        // total and unique.
+        self.order.clear();
+        self.order.extend(0..pairs.len() as u32);
+        if !pairs.is_sorted_by(|a, b| a.order(b) != Ordering::Greater) {
+            self.order.sort_unstable_by(|&a, &b| pairs[a as usize].order(&pairs[b as usize]));
+        }
+        for &i in &self.order {
+            let PairSlot { src, dst, w: p } = &mut pairs[i as usize];
+            let (src, dst) = (*src, *dst);
             let outlier =
                 fences.is_some_and(|(fc, fp)| p.conns as f64 > fc || f64::from(p.ports) > fp);
             self.closed.push(PairStats {
@@ -930,14 +1104,13 @@ impl Windows {
                 e.peer = Some(dst);
                 e.confidence = 0.5;
                 e.score = (p.conns as f64 - fc).max(f64::from(p.ports) - fp);
-                p.sample.attach(&mut e);
+                std::mem::take(&mut p.sample).attach(&mut e);
                 out.push(e);
-            } else if self.pool.len() < POOL_MAX {
-                let mut flows = p.sample.flows;
-                flows.clear();
-                self.pool.push(flows);
             }
         }
+        self.index.clear();
+        self.live = 0;
+        self.slots.truncate(POOL_MAX);
         // Forget ports unused for longer than the ageing period, once per period of data time.
         let end = start + self.width;
         if end - self.last_sweep >= self.ageing.max(self.width) {
@@ -948,12 +1121,27 @@ impl Windows {
     }
 }
 
-/// Q3 + 1.5·IQR of `values` (sorted in place), quartiles by linear interpolation (type 7).
+/// Q3 + 1.5·IQR of `values` (reordered in place), quartiles by linear interpolation (type 7).
 fn upper_fence(values: &mut [u64]) -> f64 {
-    values.sort_unstable();
-    let q1 = quantile_sorted(values, 0.25);
-    let q3 = quantile_sorted(values, 0.75);
+    let q1 = quantile_select(values, 0.25);
+    let q3 = quantile_select(values, 0.75);
     q3 + 1.5 * (q3 - q1)
+}
+
+/// [`quantile_sorted`] of `values` in any order, found by selection (reorders `values`).
+fn quantile_select(values: &mut [u64], p: f64) -> f64 {
+    match values.len() {
+        0 => f64::NAN,
+        n => {
+            let h = (n - 1) as f64 * p;
+            let lo = h.floor() as usize;
+            let (_, &mut a, rest) = values.select_nth_unstable(lo);
+            // The next order statistic is the least of those above (x[n−1] itself at the top).
+            let b = rest.iter().copied().min().unwrap_or(a);
+            let (a, b) = (a as f64, b as f64);
+            a + (h - lo as f64) * (b - a)
+        }
+    }
 }
 
 /// The `p`-quantile of sorted `values` by linear interpolation between order statistics
@@ -974,8 +1162,13 @@ pub fn quantile_sorted(values: &[u64], p: f64) -> f64 {
 impl Detector for Seed {
     fn observe(&mut self, f: &Flow, out: &mut Vec<Evidence>) {
         let ported = matches!(f.proto, Proto::Tcp | Proto::Udp);
+        // Both addresses by id first: the IP table grows only here, in the order (source,
+        // destination) the activity step would add them.
+        let src = self.intern(f.src, f.ts);
+        let dst = if f.dst == f.src { src } else { self.intern(f.dst, f.ts) };
         // Step 4 first: a flow of a later window closes the open one before anything else.
-        self.windows.observe(f, ported, out);
+        let pair = (u64::from(src) << 32) | u64::from(dst);
+        self.windows.observe(f, pair, (f.src, f.dst), ported, out);
         self.basic_checks(f, ported, out);
         if !self.blacklist.is_empty() {
             self.blacklist_checks(f, out);
@@ -985,17 +1178,19 @@ impl Detector for Seed {
             self.port_activity(f);
         }
         let (up, down) = (f.bytes_up(), f.bytes_down());
-        let (n_src, a_src) = self.ip_activity(f.src, f, up, down, ported);
-        let dst_side = (f.dst != f.src).then(|| self.ip_activity(f.dst, f, down, up, ported));
-        self.port_alerts(f.src, n_src, a_src, popular, f, out);
+        let port = ported.then_some(f.dst_port);
+        let (n_src, a_src) = self.ip_activity(src, f.ts, up, down, port);
+        let dst_side = (f.dst != f.src).then(|| self.ip_activity(dst, f.ts, down, up, port));
+        self.port_alerts(src, n_src, a_src, popular, f, out);
         if let Some((n_dst, a_dst)) = dst_side {
-            self.port_alerts(f.dst, n_dst, a_dst, popular, f, out);
+            self.port_alerts(dst, n_dst, a_dst, popular, f, out);
         }
     }
 
     fn finish(&mut self, out: &mut Vec<Evidence>) {
         self.windows.close(out);
         self.windows.current = None;
+        self.windows.next = f64::NEG_INFINITY;
     }
 }
 

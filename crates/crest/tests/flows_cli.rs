@@ -177,3 +177,38 @@ fn usage_errors() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("10.0.0.0/33"), "{err}");
 }
+
+/// RITA's own `missing_host` logs (three days of hourly folders, gzip, an extra column before
+/// `ts`, still-open connections) with RITA's test configuration: the planted beacon scores
+/// RITA's 0.963 and the three-day SSH session is the top long connection.
+#[test]
+fn rita_missing_host_through_the_cli() {
+    let Some(shared) = common::shared_dir("rita_missing_host_through_the_cli") else { return };
+    let dir = shared.join("data/flows/rita-missing-host").display().to_string();
+    let rita = [
+        "--zeek",
+        &dir,
+        "--internal",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "64.225.56.201/32",
+        "--keep-inbound",
+        "--format",
+        "jsonl",
+    ];
+    let (out, err) = run(&[&["flows", "beacons"][..], &rita[..]].concat());
+    assert!(err.contains("105990 flows from 144 files"), "{err}");
+    let beacon = hosts(&out)
+        .into_iter()
+        .find(|b| b["host"] == "73.54.23.243" && b["peer"] == "64.225.56.201")
+        .expect("the planted beacon");
+    assert_eq!(beacon["score"], 0.963);
+    assert_eq!(beacon["flow_count"], 331);
+    let (out, _) = run(&[&["flows", "long-conns"][..], &rita[..]].concat());
+    let top: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (top["host"].as_str(), top["peer"].as_str(), top["port"].as_u64()),
+        (Some("73.54.23.243"), Some("64.225.56.201"), Some(22))
+    );
+}

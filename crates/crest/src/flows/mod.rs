@@ -87,6 +87,10 @@ struct Common {
     /// Internal subnets (repeatable; default: RFC 1918, loopback, link-local, fd00::/8).
     #[arg(long, value_name = "CIDR", num_args = 1..)]
     internal: Vec<String>,
+    /// Keep external→internal pairs in RITA's beacon, strobe and long-connection analysis
+    /// (RITA's `filter_external_to_internal = false`), for sensors that watch servers.
+    #[arg(long)]
+    keep_inbound: bool,
     /// Output format (default: table on a terminal, jsonl otherwise).
     #[arg(long, value_enum, value_name = "FORMAT")]
     format: Option<OutFormat>,
@@ -212,6 +216,7 @@ fn config(common: &Common) -> Result<AnalysisConfig, Failure> {
             }
         }
     }
+    config.rita.filter.filter_external_to_internal = !common.keep_inbound;
     config.trust.window_s = parse_window(&common.window).map_err(Failure::Usage)?;
     Ok(config)
 }

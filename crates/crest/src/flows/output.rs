@@ -184,8 +184,9 @@ pub(crate) fn evidence(outcome: &Outcome, kinds: &[Kind], format: OutFormat, top
     });
     match format {
         OutFormat::Table => {
-            let mut table =
-                new_table(&["#", "kind", "host", "peer", "port", "score", "flows", "finding"]);
+            let mut table = new_table(&[
+                "#", "kind", "host", "peer", "port", "score", "weight", "flows", "finding",
+            ]);
             for (rank, &i) in idx.iter().take(top).enumerate() {
                 let e = &report.evidence[i];
                 table.add_row(vec![
@@ -195,6 +196,8 @@ pub(crate) fn evidence(outcome: &Outcome, kinds: &[Kind], format: OutFormat, top
                     Cell::new(e.peer.map(|p| p.to_string()).unwrap_or_default()),
                     Cell::new(e.port.map(|p| p.to_string()).unwrap_or_default()),
                     Cell::new(format!("{:.3}", e.score)).set_alignment(CellAlignment::Right),
+                    Cell::new(format!("{:.3}", report.weights[i]))
+                        .set_alignment(CellAlignment::Right),
                     Cell::new(e.flow_count).set_alignment(CellAlignment::Right),
                     Cell::new(&e.description),
                 ]);
