@@ -287,14 +287,7 @@ pub(crate) fn read<R: BufRead>(
             ctx.reject(lineno, Bad::Row("a data row before the 'StartTime,…' header line".into()))?;
             continue;
         };
-        match flow(h, line, &mut cols) {
-            Ok(Some(f)) => {
-                ctx.stats.rows += 1;
-                sink(f);
-            }
-            Ok(None) => ctx.stats.other_events += 1,
-            Err(bad) => ctx.reject(lineno, bad)?,
-        }
+        ctx.deliver(lineno, flow(h, line, &mut cols), sink)?;
     }
     Ok(())
 }

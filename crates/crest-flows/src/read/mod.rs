@@ -347,7 +347,29 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A bad row: an error, or counted as skipped under `skip_invalid`.
+    /// Hands a parsed row to the sink, counts a valid record that is not an IP flow, or
+    /// rejects a bad row.
+    pub(crate) fn deliver(
+        &mut self,
+        line: u64,
+        parsed: Result<Option<Flow>, Bad>,
+        sink: &mut dyn FnMut(Flow),
+    ) -> Result<(), ReadError> {
+        match parsed {
+            Ok(Some(f)) => {
+                self.stats.rows += 1;
+                sink(f);
+                Ok(())
+            }
+            Ok(None) => {
+                self.stats.other_events += 1;
+                Ok(())
+            }
+            Err(bad) => self.reject(line, bad),
+        }
+    }
+
+    /// A bad row at `line`: an error, or counted as skipped under `skip_invalid`.
     pub(crate) fn reject(&mut self, line: u64, bad: Bad) -> Result<(), ReadError> {
         let err = self.error(line, bad);
         self.skip_or_fail(err)

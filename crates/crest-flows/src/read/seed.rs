@@ -88,13 +88,7 @@ pub(crate) fn read<R: BufRead>(
         if lineno == 1 && line.split(|&b| b == b',').next().is_some_and(|f| unquote(f) == b"ts") {
             continue;
         }
-        match row(line) {
-            Ok(f) => {
-                ctx.stats.rows += 1;
-                sink(f);
-            }
-            Err(bad) => ctx.reject(lineno, bad)?,
-        }
+        ctx.deliver(lineno, row(line).map(Some), sink)?;
     }
     Ok(())
 }

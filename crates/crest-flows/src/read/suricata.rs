@@ -215,14 +215,7 @@ pub(crate) fn read<R: BufRead>(
         if line.is_empty() {
             continue;
         }
-        match flow_event(line) {
-            Ok(Some(f)) => {
-                ctx.stats.rows += 1;
-                sink(f);
-            }
-            Ok(None) => ctx.stats.other_events += 1,
-            Err(bad) => ctx.reject(lineno, bad)?,
-        }
+        ctx.deliver(lineno, flow_event(line), sink)?;
     }
     Ok(())
 }
