@@ -1,7 +1,8 @@
 //! Every detector over one stream of flows, and the trust aggregator over their evidence.
 //!
 //! [`Analysis`] feeds each flow to the seed checks, RITA (beacons, strobes, long connections,
-//! threat intel), the scan detector and the Threshold Random Walk, counts prevalence, and
+//! threat intel), the scan detector and the Threshold Random Walk (prevalence — how many
+//! internal hosts talk to each external one — comes from RITA's pairs at the end), and
 //! merges repeated evidence (the same alert about the same host, peer and port) into one
 //! finding with a flow count, so memory grows with distinct findings, not with flows.
 //! [`Analysis::finish`] adds what only the whole input shows and aggregates per host.
@@ -165,7 +166,6 @@ impl Analysis {
         self.flows += 1;
         self.first_ts = self.first_ts.min(flow.ts);
         self.last_ts = self.last_ts.max(flow.ts);
-        self.prevalence.observe(flow);
         self.seed.observe(flow, &mut self.pending);
         self.rita.observe(flow, &mut self.pending);
         self.scans.observe(flow, &mut self.pending);
@@ -175,7 +175,7 @@ impl Analysis {
         }
     }
 
-    /// Analyses a batch of flows, in order: RITA and the prevalence count on one thread, the
+    /// Analyses a batch of flows, in order: RITA on one thread, the
     /// seed checks, scans and TRW on another (rayon's pool), evidence merged in a fixed order
     /// afterwards, so the result is the same as flow-by-flow [`observe`](Analysis::observe).
     pub fn observe_batch(&mut self, flows: &[Flow]) {
@@ -185,12 +185,11 @@ impl Analysis {
         }
         self.flows += flows.len() as u64;
         let mut side = std::mem::take(&mut self.side);
-        let (rita, prevalence, pending) = (&mut self.rita, &mut self.prevalence, &mut self.pending);
+        let (rita, pending) = (&mut self.rita, &mut self.pending);
         let (seed, scans, trw) = (&mut self.seed, &mut self.scans, &mut self.trw);
         rayon::join(
             || {
                 for f in flows {
-                    prevalence.observe(f);
                     rita.observe(f, pending);
                 }
             },
@@ -243,6 +242,9 @@ impl Analysis {
         DnsTunnels::evidence(&tunnels, &mut self.pending);
         self.absorb();
         fold_scan_summaries(&mut self.evidence);
+        for (host, peer) in self.rita.host_peers() {
+            self.prevalence.observe_pair(host, peer);
+        }
         let report = trust::aggregate(self.evidence, &self.prevalence, &self.trust);
         let seen = self.flows > 0;
         Outcome {

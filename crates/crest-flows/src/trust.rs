@@ -145,14 +145,17 @@ impl Prevalence {
         Prevalence { internal, peers: HashMap::default(), hosts: HashSet::default() }
     }
 
-    /// Counts one flow.
+    /// Counts one flow between an internal host and an external peer (others are ignored).
     pub fn observe(&mut self, flow: &Flow) {
-        let (src_in, dst_in) = (self.internal.contains(flow.src), self.internal.contains(flow.dst));
-        let (host, peer) = match (src_in, dst_in) {
-            (true, false) => (flow.src, flow.dst),
-            (false, true) => (flow.dst, flow.src),
-            _ => return,
-        };
+        match (self.internal.contains(flow.src), self.internal.contains(flow.dst)) {
+            (true, false) => self.observe_pair(flow.src, flow.dst),
+            (false, true) => self.observe_pair(flow.dst, flow.src),
+            _ => {}
+        }
+    }
+
+    /// Counts that internal `host` talks to external `peer`.
+    pub fn observe_pair(&mut self, host: IpAddr, peer: IpAddr) {
         self.hosts.insert(host);
         let talkers = self.peers.entry(peer).or_default();
         // Bounded: past the point where a peer is surely common, more talkers change nothing.

@@ -651,6 +651,9 @@ pub struct Rita {
     cfg: RitaConfig,
     intel: Option<ThreatIntel>,
     pairs: HashMap<PairKey, Pair, FixedState>,
+    /// Pairs the filter dropped, so that their later flows cost one lookup, not two prefix
+    /// searches.
+    dropped: HashSet<PairKey, FixedState>,
     open: HashMap<ConnKey, OpenConn, FixedState>,
     open_prune_at: usize,
     closed_long: HashMap<ConnKey, f64, FixedState>,
@@ -671,6 +674,7 @@ impl Rita {
             cfg,
             intel: None,
             pairs: HashMap::default(),
+            dropped: HashSet::default(),
             open: HashMap::default(),
             open_prune_at: 1024,
             closed_long: HashMap::default(),
@@ -720,6 +724,16 @@ impl Rita {
     /// DNS "c2_over_dns_direct_conn" modifier).
     pub fn destinations(&self) -> HashSet<IpAddr, FixedState> {
         self.pairs.iter().map(|(k, p)| p.dir.external(k.src(), k.dst())).collect()
+    }
+
+    /// (internal host, external peer) of every kept pair that crosses the boundary: who talks
+    /// to whom, for RITA's prevalence.
+    pub fn host_peers(&self) -> impl Iterator<Item = (IpAddr, IpAddr)> + '_ {
+        self.pairs.iter().filter_map(|(k, p)| match p.dir {
+            Direction::Outbound => Some((k.src(), k.dst())),
+            Direction::Inbound => Some((k.dst(), k.src())),
+            Direction::Internal | Direction::External => None,
+        })
     }
 
     fn observe_open(&mut self, pair: PairKey, f: &Flow, dur: f64, bytes: u64) {
@@ -1027,7 +1041,11 @@ impl Detector for Rita {
         let pair = match self.pairs.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
+                if self.dropped.contains(&key) {
+                    return;
+                }
                 let Some(dir) = self.cfg.filter.check(flow.src, flow.dst) else {
+                    self.dropped.insert(key);
                     return;
                 };
                 let ext = dir.external(flow.src, flow.dst);
