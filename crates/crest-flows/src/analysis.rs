@@ -7,6 +7,7 @@
 //! finding with a flow count, so memory grows with distinct findings, not with flows.
 //! [`Analysis::finish`] adds what only the whole input shows and aggregates per host.
 
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use foldhash::fast::FixedState;
@@ -16,7 +17,7 @@ use crate::detect::Detector;
 use crate::evidence::{EVIDENCE_FLOWS, Evidence, Kind, ThreatLevel};
 use crate::flow::{DnsQuery, Flow};
 use crate::net::PrefixSet;
-use crate::rita::{DnsConfig, DnsTunnels, Rita, RitaConfig, RitaReport, ThreatIntel};
+use crate::rita::{DnsConfig, DnsTunnels, Rita, RitaConfig, ThreatIntel};
 use crate::scan::{ScanConfig, ScanDetector, Trw, TrwConfig};
 use crate::seed::{Seed, SeedConfig};
 use crate::trust::{self, Prevalence, Report, TrustConfig};
@@ -84,7 +85,8 @@ type EvidenceKey = (Kind, IpAddr, Option<IpAddr>, Option<u16>, String);
 /// The analysis in progress.
 pub struct Analysis {
     seed: Seed,
-    rita: Rita,
+    /// RITA, split by pair over two detectors so that it runs on both cores.
+    rita: [Rita; 2],
     dns: DnsTunnels,
     intel: ThreatIntel,
     scans: ScanDetector,
@@ -105,8 +107,6 @@ pub struct Analysis {
 pub struct Outcome {
     /// Evidence and ranked hosts.
     pub report: Report,
-    /// RITA's per-pair figures (beacons, strobes, long connections, intel hits).
-    pub rita: Option<RitaReport>,
     /// Flows analysed.
     pub flows: u64,
     /// DNS queries analysed.
@@ -143,7 +143,7 @@ impl Analysis {
         }
         Ok(Analysis {
             seed: Seed::new(seed)?,
-            rita: Rita::new(rita)?,
+            rita: [Rita::new(rita.clone())?, Rita::new(rita)?],
             dns: DnsTunnels::new(dns),
             intel,
             scans: ScanDetector::new(scan)?,
@@ -167,7 +167,7 @@ impl Analysis {
         self.first_ts = self.first_ts.min(flow.ts);
         self.last_ts = self.last_ts.max(flow.ts);
         self.seed.observe(flow, &mut self.pending);
-        self.rita.observe(flow, &mut self.pending);
+        self.rita[rita_shard(flow)].observe(flow, &mut self.pending);
         self.scans.observe(flow, &mut self.pending);
         self.trw.observe(flow, &mut self.pending);
         if !self.pending.is_empty() {
@@ -175,9 +175,10 @@ impl Analysis {
         }
     }
 
-    /// Analyses a batch of flows, in order: RITA on one thread, the
-    /// seed checks, scans and TRW on another (rayon's pool), evidence merged in a fixed order
-    /// afterwards, so the result is the same as flow-by-flow [`observe`](Analysis::observe).
+    /// Analyses a batch of flows, in order, on rayon's pool: RITA's two halves (pairs split by
+    /// a hash) and the seed checks, scans and TRW run side by side; evidence is merged in a
+    /// fixed order afterwards, so the result is the same as flow-by-flow
+    /// [`observe`](Analysis::observe).
     pub fn observe_batch(&mut self, flows: &[Flow]) {
         for f in flows {
             self.first_ts = self.first_ts.min(f.ts);
@@ -185,14 +186,17 @@ impl Analysis {
         }
         self.flows += flows.len() as u64;
         let mut side = std::mem::take(&mut self.side);
-        let (rita, pending) = (&mut self.rita, &mut self.pending);
+        let [rita0, rita1] = &mut self.rita;
         let (seed, scans, trw) = (&mut self.seed, &mut self.scans, &mut self.trw);
+        // RITA reports only at the end: its shards need no evidence buffer of their own.
+        let rita_part = |rita: &mut Rita, shard: usize| {
+            let mut none = Vec::new();
+            for f in flows.iter().filter(|f| rita_shard(f) == shard) {
+                rita.observe(f, &mut none);
+            }
+        };
         rayon::join(
-            || {
-                for f in flows {
-                    rita.observe(f, pending);
-                }
-            },
+            || rayon::join(|| rita_part(rita0, 0), || rita_part(rita1, 1)),
             || {
                 for f in flows {
                     seed.observe(f, &mut side);
@@ -231,25 +235,32 @@ impl Analysis {
     /// Ends the input: whole-input detectors report, and the evidence is aggregated per host.
     pub fn finish(mut self) -> Outcome {
         self.seed.finish(&mut self.pending);
-        self.rita.finish(&mut self.pending);
+        let bounds =
+            self.rita.iter().filter_map(Rita::bounds).reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        for rita in &mut self.rita {
+            if let Some((min, max)) = bounds {
+                rita.widen_bounds(min, max);
+            }
+            rita.finish(&mut self.pending);
+        }
         self.scans.finish(&mut self.pending);
         self.trw.finish(&mut self.pending);
         self.absorb();
         let intel = (self.intel.has_domains()).then_some(&self.intel);
-        let destinations = self.rita.destinations();
+        let mut destinations = self.rita[0].destinations();
+        destinations.extend(self.rita[1].destinations());
         let contacted = |ip: IpAddr| destinations.contains(&ip);
         let tunnels = self.dns.report(intel, Some(&contacted));
         DnsTunnels::evidence(&tunnels, &mut self.pending);
         self.absorb();
         fold_scan_summaries(&mut self.evidence);
-        for (host, peer) in self.rita.host_peers() {
+        for (host, peer) in self.rita.iter().flat_map(Rita::host_peers) {
             self.prevalence.observe_pair(host, peer);
         }
         let report = trust::aggregate(self.evidence, &self.prevalence, &self.trust);
         let seen = self.flows > 0;
         Outcome {
             report,
-            rita: self.rita.last_report().cloned(),
             flows: self.flows,
             dns_queries: self.dns_queries,
             first_ts: seen.then_some(self.first_ts),
@@ -269,6 +280,11 @@ fn merge(kept: &mut Evidence, e: Evidence) {
     kept.flow_count += e.flow_count.max(1);
     let room = EVIDENCE_FLOWS.saturating_sub(kept.flows.len());
     kept.flows.extend(e.flows.into_iter().take(room));
+}
+
+/// Which RITA half a flow's pair belongs to (a fixed hash of the two addresses).
+fn rita_shard(flow: &Flow) -> usize {
+    (FixedState::with_seed(0).hash_one((flow.src, flow.dst)) & 1) as usize
 }
 
 /// Folds each scan summary (threat info: the window's real totals, see [`crate::scan`]) into

@@ -272,20 +272,11 @@ impl Hash for HKey {
 }
 
 /// A (scanner, target, protocol) pair: the vertical key, and the home of the pair's tuples.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 struct PairKey {
     scanner: IpAddr,
     target: IpAddr,
     proto: Proto,
-}
-
-impl Hash for PairKey {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_ip(self.scanner, state);
-        hash_ip(self.target, state);
-        state.write_u16(proto_code(self.proto));
-    }
 }
 
 /// A port mark: the port in the low 16 bits, then whether a failed flow used it, and that the
@@ -827,34 +818,38 @@ impl Detector for ScanDetector {
             .entry(HKey { scanner: p.scanner, port: p.port, proto: f.proto })
             .or_insert_with(|| Agg::new(f.ts));
         h.update(f, new_tuple, p.failed, newly_failed);
-        if newly_failed {
-            if let Some(n) = crossed(rule, self.h_threshold, self.min_share, h) {
-                let key = Key {
-                    rule,
-                    axis: Axis::Horizontal,
-                    scanner: p.scanner,
-                    target: None,
-                    port: p.port,
-                    proto: f.proto,
-                };
-                out.push(evidence(key, n, f.ts, h));
-            }
+        // The rule is checked only when a key's failed count grew.
+        let n =
+            if newly_failed { crossed(rule, self.h_threshold, self.min_share, h) } else { None };
+        if let Some(n) = n {
+            let key = Key {
+                rule,
+                axis: Axis::Horizontal,
+                scanner: p.scanner,
+                target: None,
+                port: p.port,
+                proto: f.proto,
+            };
+            out.push(evidence(key, n, f.ts, h));
         }
         if p.vertical {
             let v = &mut self.cold[slot].vertical;
             v.update(f, new_tuple, p.failed, newly_failed);
-            if newly_failed {
-                if let Some(n) = crossed(rule, self.v_threshold, self.min_share, v) {
-                    let key = Key {
-                        rule,
-                        axis: Axis::Vertical,
-                        scanner: p.scanner,
-                        target: Some(p.target),
-                        port: 0,
-                        proto: f.proto,
-                    };
-                    out.push(evidence(key, n, f.ts, v));
-                }
+            let n = if newly_failed {
+                crossed(rule, self.v_threshold, self.min_share, v)
+            } else {
+                None
+            };
+            if let Some(n) = n {
+                let key = Key {
+                    rule,
+                    axis: Axis::Vertical,
+                    scanner: p.scanner,
+                    target: Some(p.target),
+                    port: 0,
+                    proto: f.proto,
+                };
+                out.push(evidence(key, n, f.ts, v));
             }
         }
     }
@@ -905,7 +900,7 @@ impl Default for TrwConfig {
 
 /// How many contacts a walk keeps in a list before it needs a hash set (a benign walk restarts
 /// every few contacts).
-const INLINE_CONTACTS: usize = 8;
+const INLINE_CONTACTS: usize = 4;
 
 /// One source's walk.
 struct Walk {
@@ -1027,10 +1022,11 @@ impl Detector for Trw {
         if !unicast(f.dst) || udp_reply(f) {
             return;
         }
-        if let Some(internal) = &self.internal {
-            if internal.contains(f.src) || !internal.contains(f.dst) {
-                return;
-            }
+        // With an internal set, only outside sources contacting inside hosts.
+        let not_inbound =
+            |internal: &PrefixSet| internal.contains(f.src) || !internal.contains(f.dst);
+        if self.internal.as_ref().is_some_and(not_inbound) {
+            return;
         }
         let w = self.walks.entry(Ip(f.src)).or_insert_with(|| Walk::new(1.0));
         if w.scanner || !w.contacts.insert(Ip(f.dst)) {

@@ -414,7 +414,6 @@ impl Hash for Ip {
 
 /// A set that is usually tiny: up to `N` items in an inline list searched in order, then a hash
 /// set holding them all.
-#[derive(Clone, Debug)]
 pub(crate) struct SmallSet<T, const N: usize> {
     /// How many items `inline` holds (0 once spilled).
     len: usize,
@@ -1121,26 +1120,30 @@ impl Windows {
     }
 }
 
-/// Q3 + 1.5·IQR of `values` (reordered in place), quartiles by linear interpolation (type 7).
+/// Q3 + 1.5·IQR of `values` (sorted in place), quartiles by linear interpolation (type 7).
 fn upper_fence(values: &mut [u64]) -> f64 {
-    let q1 = quantile_select(values, 0.25);
-    let q3 = quantile_select(values, 0.75);
+    sort_counts(values);
+    let q1 = quantile_sorted(values, 0.25);
+    let q3 = quantile_sorted(values, 0.75);
     q3 + 1.5 * (q3 - q1)
 }
 
-/// [`quantile_sorted`] of `values` in any order, found by selection (reorders `values`).
-fn quantile_select(values: &mut [u64], p: f64) -> f64 {
-    match values.len() {
-        0 => f64::NAN,
-        n => {
-            let h = (n - 1) as f64 * p;
-            let lo = h.floor() as usize;
-            let (_, &mut a, rest) = values.select_nth_unstable(lo);
-            // The next order statistic is the least of those above (x[n−1] itself at the top).
-            let b = rest.iter().copied().min().unwrap_or(a);
-            let (a, b) = (a as f64, b as f64);
-            a + (h - lo as f64) * (b - a)
-        }
+/// Sorts `values`, by counting when they are all small (a window's pairs mostly have a
+/// connection or two, and a port or two).
+fn sort_counts(values: &mut [u64]) {
+    const SMALL: usize = 64;
+    if values.iter().any(|&v| v >= SMALL as u64) {
+        values.sort_unstable();
+        return;
+    }
+    let mut hist = [0u32; SMALL];
+    for &v in values.iter() {
+        hist[v as usize] += 1;
+    }
+    let mut at = 0;
+    for (v, &n) in hist.iter().enumerate() {
+        values[at..at + n as usize].fill(v as u64);
+        at += n as usize;
     }
 }
 

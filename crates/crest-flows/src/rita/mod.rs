@@ -720,6 +720,21 @@ impl Rita {
             .then(|| Window::of_dataset(self.min_ts, self.max_ts, self.cfg.window_secs))
     }
 
+    /// The first and last whole second of the flows kept so far.
+    pub fn bounds(&self) -> Option<(i64, i64)> {
+        (self.max_ts >= self.min_ts).then_some((self.min_ts, self.max_ts))
+    }
+
+    /// Widens the dataset's bounds to include `min..=max`: when the input is split among
+    /// several detectors (by pair), each must score against the whole dataset's window.
+    pub fn widen_bounds(&mut self, min: i64, max: i64) {
+        self.min_ts = self.min_ts.min(min);
+        if max > self.max_ts {
+            self.max_ts = max;
+            self.cutoff = (max - self.cfg.window_secs).div_euclid(3600) * 3600;
+        }
+    }
+
     /// The external side of every kept pair: the addresses connected to directly (for the
     /// DNS "c2_over_dns_direct_conn" modifier).
     pub fn destinations(&self) -> HashSet<IpAddr, FixedState> {
