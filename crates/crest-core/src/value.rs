@@ -217,7 +217,7 @@ fn parse_i64(bytes: &[u8]) -> Option<i64> {
 /// SHA-256), which pack two digits a byte behind `x` (lowercase) or `X` (uppercase): the same
 /// equality, half the memory per distinct sample.
 fn string_identity(out: &mut Vec<u8>, text: &[u8]) {
-    if text.len() >= 16 && text.len() % 2 == 0 {
+    if text.len() >= 16 && text.len().is_multiple_of(2) {
         for (tag, table) in [(b'x', &HEX_LOWER), (b'X', &HEX_UPPER)] {
             if pack_hex(out, text, tag, table) {
                 return;

@@ -206,14 +206,10 @@ impl RecordSink for PeakAccumulator<'_> {
             self.days.entry(day).or_default().in_window = true;
         }
         if !in_window && !on_candidate_day {
-            if self.plan.baseline.is_some() {
-                if let Err(error) = self.check_baseline_fields(record) {
-                    self.unusable.note(InvalidRecord {
-                        order: record.order,
-                        seq: record.seq,
-                        error,
-                    });
-                }
+            if self.plan.baseline.is_some()
+                && let Err(error) = self.check_baseline_fields(record)
+            {
+                self.unusable.note(InvalidRecord { order: record.order, seq: record.seq, error });
             }
             return Ok(());
         }
@@ -406,10 +402,10 @@ impl Unusable {
 
     fn absorb(&mut self, other: Unusable) {
         self.count += other.count;
-        if let Some(f) = other.first {
-            if self.first.as_ref().is_none_or(|m| f.order < m.order) {
-                self.first = Some(f);
-            }
+        if let Some(f) = other.first
+            && self.first.as_ref().is_none_or(|m| f.order < m.order)
+        {
+            self.first = Some(f);
         }
     }
 }

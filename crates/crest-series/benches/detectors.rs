@@ -19,7 +19,7 @@ fn series(n: usize) -> Vec<Option<f64>> {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            if state % 1000 == 0 {
+            if state.is_multiple_of(1000) {
                 return None;
             }
             let noise = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;

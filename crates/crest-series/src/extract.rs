@@ -330,14 +330,14 @@ impl Extractor {
             self.dropped += 1;
             return None;
         }
-        if let Some(retain) = self.config.retain {
-            if self.newest.is_none_or(|n| bucket > n) {
-                self.newest = Some(bucket);
-                let horizon = bucket.saturating_sub(retain.min(i64::MAX as u64) as i64);
-                if self.horizon.is_none_or(|h| horizon > h) {
-                    self.horizon = Some(horizon);
-                    self.close_before(horizon);
-                }
+        if let Some(retain) = self.config.retain
+            && self.newest.is_none_or(|n| bucket > n)
+        {
+            self.newest = Some(bucket);
+            let horizon = bucket.saturating_sub(retain.min(i64::MAX as u64) as i64);
+            if self.horizon.is_none_or(|h| horizon > h) {
+                self.horizon = Some(horizon);
+                self.close_before(horizon);
             }
         }
         Some(bucket)

@@ -250,12 +250,12 @@ impl GraphiteStdev {
     #[inline]
     pub fn push(&mut self, value: Option<f64>) -> Option<f64> {
         let slot = (self.index % self.points as u64) as usize;
-        if self.index >= self.points as u64 {
-            if let Some(old) = self.window[slot] {
-                self.sum -= old;
-                self.sum_sq -= py_square(old);
-                self.count -= 1;
-            }
+        if self.index >= self.points as u64
+            && let Some(old) = self.window[slot]
+        {
+            self.sum -= old;
+            self.sum_sq -= py_square(old);
+            self.count -= 1;
         }
         if let Some(x) = value {
             self.sum += x;

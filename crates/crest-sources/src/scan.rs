@@ -454,11 +454,9 @@ impl<'a> Cursor<'a> {
                     self.stack.pop();
                 }
                 Ok(_) => {
-                    if is_object {
-                        if let Err(e) = self.key_colon() {
-                            result = Err(e);
-                            break;
-                        }
+                    if is_object && let Err(e) = self.key_colon() {
+                        result = Err(e);
+                        break;
                     }
                     // A value: descend into containers, scan scalars in place.
                     match self.peek() {
@@ -495,11 +493,9 @@ impl<'a> Cursor<'a> {
                     b',' => {
                         self.pos += 1;
                         self.skip_ws();
-                        if top {
-                            if let Err(e) = self.key_colon() {
-                                result = Err(e);
-                                break 'open;
-                            }
+                        if top && let Err(e) = self.key_colon() {
+                            result = Err(e);
+                            break 'open;
                         }
                         match self.peek() {
                             Ok(b'{' | b'[') => continue 'open,

@@ -163,7 +163,7 @@ impl IntervalSpec {
         let resolution = match resolution {
             None => None,
             Some(r) if Step::Seconds(r) == step => None,
-            Some(r) if r == 0 || step.tile() % r != 0 => {
+            Some(r) if r == 0 || !step.tile().is_multiple_of(r) => {
                 return Err(SpecError::BadResolution {
                     interval: name.to_owned(),
                     resolution: r,

@@ -24,7 +24,7 @@ pub(crate) enum Command {
     /// Behavioural profiles per actor: collect, investigate, show (ScryWarden's model).
     Profile(crate::profile::ProfileArgs),
     /// Hunt in flow logs: scans, beacons, long connections, blacklisted peers, ranked hosts.
-    Flows(crate::flows::FlowsArgs),
+    Flows(Box<crate::flows::FlowsArgs>),
 }
 
 /// How to print peaks on standard output.

@@ -69,10 +69,11 @@ pub(crate) fn table(
         t.add_row(row);
     }
     for i in dims.len()..dims.len() + 8 {
-        if let Some(c) = t.column_mut(i) {
-            if i != dims.len() + 5 && i != dims.len() + 7 {
-                c.set_cell_alignment(CellAlignment::Right);
-            }
+        if let Some(c) = t.column_mut(i)
+            && i != dims.len() + 5
+            && i != dims.len() + 7
+        {
+            c.set_cell_alignment(CellAlignment::Right);
         }
     }
     let n = peaks.len();

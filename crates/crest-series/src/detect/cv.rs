@@ -77,10 +77,8 @@ impl Detector for CvDetector {
         self.seen += 1;
         let mut score = 0.0;
         if let (Some(_), Some(c)) = (value, cv) {
-            if warm {
-                if let Some(z) = self.level.z(c) {
-                    score = if z > 0.0 { z_score(z) } else { 0.0 };
-                }
+            if warm && let Some(z) = self.level.z(c) {
+                score = if z > 0.0 { z_score(z) } else { 0.0 };
             }
             self.level.update(c);
         }

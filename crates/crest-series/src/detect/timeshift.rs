@@ -67,10 +67,8 @@ impl Detector for TimeShiftDetector {
         let mut score = 0.0;
         if let (Some(c), Some(_)) = (change, shifted) {
             let c = c.abs();
-            if warm {
-                if let Some(z) = self.level.z(c) {
-                    score = if z > 0.0 { z_score(z) } else { 0.0 };
-                }
+            if warm && let Some(z) = self.level.z(c) {
+                score = if z > 0.0 { z_score(z) } else { 0.0 };
             }
             self.level.update(c);
         }

@@ -112,11 +112,11 @@ impl RollingMedian {
 
     /// Adds the next slot; the slot `len` back leaves the window.
     pub(crate) fn push(&mut self, value: Option<f64>) {
-        if self.seen >= self.ring.len() as u64 {
-            if let Some(old) = self.ring[self.next] {
-                let at = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
-                self.sorted.remove(at);
-            }
+        if self.seen >= self.ring.len() as u64
+            && let Some(old) = self.ring[self.next]
+        {
+            let at = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
+            self.sorted.remove(at);
         }
         if let Some(x) = value {
             let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());

@@ -107,11 +107,11 @@ pub(super) fn scan_part<S: RecordSink>(
         scan_region(buf, start, end, true, frame, ctx, &mut state, &mut sink, input, part, 0);
     if let Some(check) = &mut state.utf8 {
         check.advance(buf, end);
-        if let Some(offset) = check.error {
-            if state.error.as_ref().is_none_or(|e| e.offset() > offset) {
-                state.error = Some(PartError::Encoding { offset });
-                stop = Stop::Failed;
-            }
+        if let Some(offset) = check.error
+            && state.error.as_ref().is_none_or(|e| e.offset() > offset)
+        {
+            state.error = Some(PartError::Encoding { offset });
+            stop = Stop::Failed;
         }
     }
     let bytes = match stop {

@@ -190,12 +190,12 @@ fn read_one<S: RecordSink>(
         let mut slots = reuse(std::mem::take(&mut spare));
         for &c in &columns {
             let cell = row.get(c).filter(|cell| !cell.is_empty());
-            if let Some(cell) = cell {
-                if let Err(e) = simdutf8::compat::from_utf8(cell) {
-                    let mut location = at(name, Some(index + 1), line, offset);
-                    location.offset += e.valid_up_to() as u64;
-                    return Err(ReadError::Encoding { location: Box::new(location) });
-                }
+            if let Some(cell) = cell
+                && let Err(e) = simdutf8::compat::from_utf8(cell)
+            {
+                let mut location = at(name, Some(index + 1), line, offset);
+                location.offset += e.valid_up_to() as u64;
+                return Err(ReadError::Encoding { location: Box::new(location) });
             }
             slots.push(cell.map(|cell| RawValue::new(classify(cell), cell)));
         }

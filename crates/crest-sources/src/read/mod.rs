@@ -276,10 +276,10 @@ where
             readout.bytes += part.bytes;
             readout.records += part.records;
             let mut skipped = part.skipped;
-            if let Some((loc, _)) = skipped.first.as_mut() {
-                if loc.input.is_empty() {
-                    *loc = locate(loc.offset as usize, part.first_skip_index);
-                }
+            if let Some((loc, _)) = skipped.first.as_mut()
+                && loc.input.is_empty()
+            {
+                *loc = locate(loc.offset as usize, part.first_skip_index);
             }
             readout.skipped.absorb(skipped);
             if let Some(err) = part.error {

@@ -121,18 +121,18 @@ pub(super) fn scan_region<'a, S: RecordSink>(
         Stop::Failed
     };
     let stop = loop {
-        if let Some(progress) = ctx.progress {
-            if pos - reported.0 >= PROGRESS_STEP {
-                let counted =
-                    if state.count_bytes { pos.min(end).saturating_sub(reported.0) } else { 0 };
-                progress.add(counted as u64, state.records - reported.1);
-                reported = (pos, state.records);
-            }
+        if let Some(progress) = ctx.progress
+            && pos - reported.0 >= PROGRESS_STEP
+        {
+            let counted =
+                if state.count_bytes { pos.min(end).saturating_sub(reported.0) } else { 0 };
+            progress.add(counted as u64, state.records - reported.1);
+            reported = (pos, state.records);
         }
-        if let Some(check) = &mut state.utf8 {
-            if pos + PROGRESS_STEP > check.checked {
-                check.advance(buf, pos + PROGRESS_STEP);
-            }
+        if let Some(check) = &mut state.utf8
+            && pos + PROGRESS_STEP > check.checked
+        {
+            check.advance(buf, pos + PROGRESS_STEP);
         }
         if let Some(map) = state.mapped {
             if pos + POPULATE_STEP / 2 > state.populated {

@@ -86,7 +86,7 @@ fn host_json(outcome: &Outcome, h: &HostScore) -> Value {
 fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_style(TableStyle::new().header_separator(LineStyle::none().fill('─').junction('─')));
-    table.set_header(header.iter().map(|h| Cell::new(h)).collect::<Vec<_>>());
+    table.set_header(header.iter().map(Cell::new).collect::<Vec<_>>());
     table
 }
 
