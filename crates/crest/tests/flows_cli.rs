@@ -212,3 +212,34 @@ fn rita_missing_host_through_the_cli() {
         (Some("73.54.23.243"), Some("64.225.56.201"), Some(22))
     );
 }
+
+/// A folder with a conn log and a Zeek `dns.log` whose client asks for 150 distinct names under
+/// one domain: RITA's DNS-tunnelling check flags the domain (≥ 100 subdomains) against that
+/// client, which was never seen connecting to the domain's addresses.
+#[test]
+fn dns_tunnelling_from_a_zeek_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let header =
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tdns\n";
+    let mut dns = format!(
+        "{header}#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tanswers\n"
+    );
+    for i in 0..150 {
+        dns.push_str(&format!(
+            "{}.000000\tC{i}\t192.168.5.9\t5353\t192.168.5.1\t53\tudp\tx{i:04x}.tunnel.example.com\t203.0.113.9\n",
+            1_793_577_600 + i * 30
+        ));
+    }
+    write(tmp.path(), "dns.log", &dns);
+    let conn = format!(
+        "{header}#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tconn_state\n1793577600.000000\t192.168.5.9\t5353\t192.168.5.1\t53\tudp\tSF\n"
+    );
+    write(tmp.path(), "conn.log", &conn);
+    let dir = tmp.path().display().to_string();
+    let (out, err) = run(&["flows", "--zeek", &dir, "--format", "jsonl"]);
+    assert!(err.contains("1 flows and 150 DNS queries from 2 files"), "{err}");
+    let host = hosts(&out).into_iter().find(|h| h["host"] == "192.168.5.9").expect("the client");
+    let ev = &host["evidence"][0];
+    assert_eq!(ev["kind"], "dns-tunnel", "{host}");
+    assert!(ev["description"].as_str().unwrap().contains("example.com"), "{ev}");
+}

@@ -201,7 +201,8 @@ pub(crate) enum Batch {
     Dns(Vec<DnsQuery>),
 }
 
-/// How many flows go in one batch between the reading thread and the analysis.
+/// How many flows (or DNS queries) go in one batch between the reading thread and the
+/// analysis.
 const BATCH: usize = 8192;
 
 /// Totals of a finished read.
@@ -274,13 +275,23 @@ pub(crate) fn spawn_reader(
                     stats
                 }
                 Content::Dns => {
-                    let mut batch = Vec::new();
-                    let stats = read_dns(reader, &name, &options, &mut |q| batch.push(q))
-                        .map_err(|e| error(e, &name))?;
-                    totals.dns += stats.rows;
+                    let mut batch = Vec::with_capacity(BATCH);
+                    let mut closed = false;
+                    let stats = read_dns(reader, &name, &options, &mut |q| {
+                        batch.push(q);
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            closed |= tx.send(Batch::Dns(full)).is_err();
+                        }
+                    });
+                    if closed {
+                        return Ok(totals);
+                    }
+                    let stats = stats.map_err(|e| error(e, &name))?;
                     if !batch.is_empty() && tx.send(Batch::Dns(batch)).is_err() {
                         return Ok(totals);
                     }
+                    totals.dns += stats.rows;
                     stats
                 }
             };
