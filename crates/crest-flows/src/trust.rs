@@ -28,7 +28,6 @@ use foldhash::fast::FixedState;
 use hashbrown::{HashMap, HashSet};
 
 use crate::evidence::{Evidence, Kind};
-use crate::flow::Flow;
 use crate::net::PrefixSet;
 
 /// Settings of the aggregator.
@@ -143,15 +142,6 @@ impl Prevalence {
     /// Prevalence over `internal` subnets.
     pub fn new(internal: PrefixSet) -> Prevalence {
         Prevalence { internal, peers: HashMap::default(), hosts: HashSet::default() }
-    }
-
-    /// Counts one flow between an internal host and an external peer (others are ignored).
-    pub fn observe(&mut self, flow: &Flow) {
-        match (self.internal.contains(flow.src), self.internal.contains(flow.dst)) {
-            (true, false) => self.observe_pair(flow.src, flow.dst),
-            (false, true) => self.observe_pair(flow.dst, flow.src),
-            _ => {}
-        }
     }
 
     /// Counts that internal `host` talks to external `peer`.
@@ -296,10 +286,6 @@ mod tests {
         e
     }
 
-    fn flow(src: &str, dst: &str) -> Flow {
-        Flow { src: ip(src), dst: ip(dst), ..Flow::default() }
-    }
-
     #[test]
     fn kinds_corroborate_and_repeats_do_not_pile_up() {
         let prev = Prevalence::new(PrefixSet::default_internal());
@@ -352,9 +338,9 @@ mod tests {
     fn common_peers_are_discounted() {
         let mut prev = Prevalence::new(PrefixSet::default_internal());
         for h in 1..=4 {
-            prev.observe(&flow(&format!("10.0.0.{h}"), "93.184.216.34"));
+            prev.observe_pair(ip(&format!("10.0.0.{h}")), ip("93.184.216.34"));
         }
-        prev.observe(&flow("10.0.0.1", "66.63.168.35"));
+        prev.observe_pair(ip("10.0.0.1"), ip("66.63.168.35"));
         assert_eq!(prev.internal_hosts(), 4);
         assert_eq!(prev.talkers(ip("93.184.216.34")), 4);
         let evidence = vec![
