@@ -16,7 +16,7 @@ runs=${RUNS:-3}
 data=${CREST_BENCH_DIR:-$root/target/bench-data}
 pg_url=${PG_URL:-host=127.0.0.1 port=5432 user=postgres dbname=test}
 mkdir -p "$data"
-cargo build --release -q -p crest -p crest-testing --examples
+cargo build --release -q -p crest --bins && cargo build --release -q -p crest-testing --examples
 crest=$root/target/release/crest
 input=$data/auth-$actors.jsonl
 if [ ! -s "$input" ]; then

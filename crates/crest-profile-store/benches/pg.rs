@@ -137,7 +137,7 @@ fn main() {
         .take(total)
         .map(|e| Message {
             arrival_us: e.time_s * 1_000_000,
-            data: serde_json::from_str(&e.json).expect("JSON"),
+            data: serde_json::from_str::<serde_json::Value>(&e.json).expect("JSON").into(),
         })
         .collect();
     let n = messages.len();

@@ -280,7 +280,7 @@ impl ProfileStore for EmbeddedStore {
         }
         for e in &outcome.events {
             let message_id = db.next(MESSAGE);
-            db.messages.push((message_id, batch[e.message].data.to_string()));
+            db.messages.push((message_id, batch[e.message].data.to_value().to_string()));
             let id = db.next(EVENT);
             let actor_id = match db.actors.get(&e.actor) {
                 Some(a) => a.0,

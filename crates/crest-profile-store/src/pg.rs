@@ -778,7 +778,7 @@ impl ProfileStore for PgStore {
                     profile: profile.name.clone(),
                     reason: format!("event of message {} in a batch of {}", e.message, batch.len()),
                 })?;
-                data.push(jsonb_text(&message.data));
+                data.push(jsonb_text(&message.data.to_value()));
                 let a = actor_id(&e.actor)?;
                 event_actors.push(a);
                 times.push(e.time);

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use crest_profile::config::{Extract, FeatureSpec, Profile, ProfileSpec, ReporterKind};
 use crest_profile::model::{Message, ModelState, Outcome};
-use crest_profile::value::canonical;
+use crest_profile::value::{Doc, canonical};
 use crest_profile_store::{Counts, PgStore, ProfileStore, StoreError};
 use crest_testing::actors::{ActorLogSpec, actor_logs};
 use crest_testing::services_required;
@@ -112,7 +112,7 @@ fn login(user: &str, country: &str, app: Option<&str>, hours: i64) -> Message {
     if let Some(app) = app {
         data["app"] = json!(app);
     }
-    Message { arrival_us: 0, data }
+    Message::new(0, data)
 }
 
 /// What a shared store must load before a batch: its actors and its rarity values (as
@@ -351,7 +351,7 @@ fn population_counts_come_from_every_writer() {
         ..Default::default()
     };
     let profile = Profile::build("procs", &spec).expect("valid profile");
-    let msg = |u: &str, p: &str| Message { arrival_us: 1, data: json!({"user": u, "process": p}) };
+    let msg = |u: &str, p: &str| Message::new(1, json!({"user": u, "process": p}));
     let mut store = schema.store();
     let mut state = store.open(&profile).expect("open");
     collect(
@@ -381,7 +381,9 @@ fn messages_with_nul_characters_are_stored() {
     // jsonb refuses U+0000; the message is kept with U+FFFD instead, the value as canonical
     // JSON text (escaped).
     let mut m = login("dave", "U\u{0}S", Some("mail"), 0);
-    m.data["note\u{0}"] = json!(["a\u{0}b", {"k": "\u{0}"}]);
+    if let Doc::Whole(data) = &mut m.data {
+        data["note\u{0}"] = json!(["a\u{0}b", {"k": "\u{0}"}]);
+    }
     let out = collect(&mut store, &profile, &mut state, &[m]);
     assert_eq!(out.events.len(), 1);
     let rows = store.anomalies(&profile, 0, (T0 + 3600) * 1_000_000).expect("anomalies");
@@ -482,7 +484,7 @@ fn two_collectors(test: &str, tag: &str, half_life: Option<&str>) {
         .iter()
         .map(|e| Message {
             arrival_us: e.time_s * 1_000_000,
-            data: serde_json::from_str(&e.json).expect("JSON"),
+            data: serde_json::from_str::<serde_json::Value>(&e.json).expect("JSON").into(),
         })
         .collect();
     assert!(messages.len() > 2_000, "{} messages", messages.len());

@@ -42,7 +42,7 @@ fn main() {
         .iter()
         .map(|e| Message {
             arrival_us: e.time_s * 1_000_000,
-            data: serde_json::from_str(&e.json).unwrap(),
+            data: serde_json::from_str::<serde_json::Value>(&e.json).unwrap().into(),
         })
         .collect();
     // Deltas are what a shared store (PostgreSQL) writes; the embedded store needs none.

@@ -90,7 +90,7 @@ fn evaluate(
         .iter()
         .map(|e| Message {
             arrival_us: e.time_s * 1_000_000,
-            data: serde_json::from_str(&e.json).unwrap(),
+            data: serde_json::from_str::<serde_json::Value>(&e.json).unwrap().into(),
         })
         .collect();
     let mut score = Score::default();

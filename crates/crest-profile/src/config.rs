@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::value::FieldPath;
+use crate::value::{FieldPath, Fields};
 
 /// Why a profile definition is unusable; names the profile and the key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -451,8 +451,24 @@ impl Profile {
         })
     }
 
+    /// The top-level keys of a message this profile reads (for a scanner's projection).
+    pub fn top_keys(&self) -> Vec<&str> {
+        let mut paths: Vec<&FieldPath> = self.matches.iter().map(|(p, _)| p).collect();
+        paths.extend(&self.require);
+        paths.push(&self.actor);
+        paths.extend(&self.time);
+        for f in &self.features {
+            match &f.extract {
+                Extract::Single(p) => paths.push(p),
+                Extract::Multi(ps) => paths.extend(ps),
+                Extract::Time => {}
+            }
+        }
+        paths.into_iter().flat_map(FieldPath::top_keys).collect()
+    }
+
     /// Whether a message belongs to this profile.
-    pub fn matches(&self, message: &Value) -> bool {
+    pub fn matches<F: Fields + ?Sized>(&self, message: &F) -> bool {
         self.matches.iter().all(|(path, expect)| match path.get(message) {
             Some(v) => expect.iter().any(|e| e == v || plain_eq(e, v)),
             None => false,

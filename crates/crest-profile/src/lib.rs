@@ -27,7 +27,7 @@
 //! };
 //! let profile = Profile::build("example", &spec).unwrap();
 //! let mut state = ModelState::new(&profile);
-//! let msg = |g: &str| Message { arrival_us: 0, data: json!({"person": "George", "greeting": g}) };
+//! let msg = |g: &str| Message::new(0, json!({"person": "George", "greeting": g}));
 //! let out = state.score_batch(&profile, &[msg("hello"), msg("hello"), msg("howdy")]);
 //! // The first "hello" is new (1.0); the second is usual; "howdy" is new again.
 //! let scores: Vec<f64> = out.events.iter().map(|e| e.anomalies[0].score).collect();

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::config::{Extract, Feature, Profile, ReporterKind, Scoring};
 use crate::scrywarden::{self, Row, Scored};
-use crate::value::{canonical, canonical_multi, plain};
+use crate::value::{Doc, canonical, canonical_multi, plain};
 
 /// Under crest's scoring, an anomaly must score at least this much to be kept.
 pub const CREST_MIN_SCORE: f64 = 0.05;
@@ -26,7 +26,14 @@ pub struct Message {
     /// When the message was read (microseconds since the epoch): ScryWarden's timestamp.
     pub arrival_us: i64,
     /// The message.
-    pub data: Value,
+    pub data: Doc,
+}
+
+impl Message {
+    /// A message from a decoded JSON document.
+    pub fn new(arrival_us: i64, data: Value) -> Message {
+        Message { arrival_us, data: Doc::Whole(data) }
+    }
 }
 
 /// An actor's counts of one feature's values, decayed to `as_of` when a half-life is set.
@@ -386,23 +393,35 @@ impl ModelState {
         let mut out = Outcome::default();
         let rows = self.extract(profile, batch, &mut out);
         let n = profile.features.len();
-        for r in &rows {
-            if !self.actors.contains_key(r.actor.as_str()) {
-                self.actors.insert(
-                    r.actor.clone(),
-                    ActorState { first_seen: r.time, hists: vec![Hist::default(); n] },
-                );
-                out.new_actors.push((r.actor.clone(), r.time));
-            }
-        }
+        // Each row's actor, created at its first sighting; `learning` holds while the row is
+        // within the actor's learning period.
+        let learning: Vec<bool> = rows
+            .iter()
+            .map(|r| {
+                let first_seen = match self.actors.get(r.actor.as_str()) {
+                    Some(a) => a.first_seen,
+                    None => {
+                        self.actors.insert(
+                            r.actor.clone(),
+                            ActorState { first_seen: r.time, hists: vec![Hist::default(); n] },
+                        );
+                        out.new_actors.push((r.actor.clone(), r.time));
+                        r.time
+                    }
+                };
+                r.time - first_seen < profile.learning_us
+            })
+            .collect();
         let scored: Vec<Vec<(Scored, Evidence)>> = match profile.scoring {
             Scoring::Scrywarden => self.score_scrywarden(profile, &rows),
-            Scoring::Crest => rows.iter().map(|r| self.score_and_learn(profile, r)).collect(),
+            Scoring::Crest => rows
+                .iter()
+                .zip(&learning)
+                .map(|(r, &learning)| self.score_and_learn(profile, r, learning))
+                .collect(),
         };
         let mut deltas: Map<(&str, usize, &str), (f64, i64)> = Map::default();
-        for (r, scores) in rows.iter().zip(scored) {
-            let actor = &self.actors[r.actor.as_str()];
-            let learning = r.time - actor.first_seen < profile.learning_us;
+        for ((r, scores), &learning) in rows.iter().zip(scored).zip(&learning) {
             let mut anomalies = Vec::new();
             // ScryWarden keeps every score above 0; crest drops the faint ones (below
             // `CREST_MIN_SCORE`), which only clutter the evidence.
@@ -468,23 +487,21 @@ impl ModelState {
     /// Adds one message's values to its actor's histograms and the population.
     fn learn(&mut self, profile: &Profile, r: &Extracted) {
         let actor = self.actors.get_mut(r.actor.as_str()).expect("actor created before scoring");
-        for (f, v) in r.values.iter().enumerate() {
-            let was_empty = actor.hists[f].groups() == 0;
-            if actor.hists[f].add(v, 1.0, r.time, profile.half_life_us) {
-                *self.population[f].entry_ref(v.as_str()).or_insert(0) += 1;
-                if was_empty {
-                    self.population_actors[f] += 1;
-                }
-            }
-        }
+        learn_into(actor, &mut self.population, &mut self.population_actors, profile, r);
     }
 
     /// crest's scoring: one message against everything before it, then learned.
     /// An actor still learning is not scored: nothing it does is reported yet.
-    fn score_and_learn(&mut self, profile: &Profile, r: &Extracted) -> Vec<(Scored, Evidence)> {
-        let actor = &self.actors[r.actor.as_str()];
-        if r.time - actor.first_seen < profile.learning_us {
-            self.learn(profile, r);
+    fn score_and_learn(
+        &mut self,
+        profile: &Profile,
+        r: &Extracted,
+        learning: bool,
+    ) -> Vec<(Scored, Evidence)> {
+        let ModelState { actors, population, population_actors } = self;
+        let actor = actors.get_mut(r.actor.as_str()).expect("actor created before scoring");
+        if learning {
+            learn_into(actor, population, population_actors, profile, r);
             return Vec::new();
         }
         let scores = profile
@@ -494,64 +511,12 @@ impl ModelState {
             .map(|(f, feature)| {
                 let mut hist = actor.hists[f].clone_light();
                 hist.advance(r.time, profile.half_life_us);
-                self.score_one(feature, f, &hist, &r.values[f])
+                let rarity = (&population[f], population_actors[f]);
+                score_one(rarity, feature, &hist, &r.values[f])
             })
             .collect();
-        self.learn(profile, r);
+        learn_into(actor, population, population_actors, profile, r);
         scores
-    }
-
-    /// One value against one histogram, by the feature's reporter.
-    fn score_one(
-        &self,
-        feature: &Feature,
-        f: usize,
-        hist: &HistView<'_>,
-        value: &str,
-    ) -> (Scored, Evidence) {
-        let c = hist.count(value);
-        let total = hist.total();
-        let usual = || hist.usual(3);
-        let mut ev = Evidence { seen: c, total, ..Default::default() };
-        let raw = match feature.reporter {
-            ReporterKind::Mandatory => mandatory(value, c, total, hist.groups()),
-            ReporterKind::Optional => {
-                if value.is_empty() || c > 0.0 {
-                    0.0
-                } else if total == 0.0 {
-                    1.0
-                } else {
-                    hist.count("") / total
-                }
-            }
-            ReporterKind::Rarity => {
-                // Novelty fades with every sighting (1, 1/2, 1/3 …) rather than staying near 1
-                // until the value is as common as the actor's average one.
-                let novelty = if total == 0.0 { 0.0 } else { 1.0 / (1.0 + c) };
-                let users = self.population[f].get(value).copied().unwrap_or(0);
-                let of = self.population_actors[f];
-                ev.population = Some((users, of));
-                if novelty == 0.0 || of == 0 {
-                    novelty
-                } else {
-                    novelty * (1.0 - f64::from(users) / f64::from(of))
-                }
-            }
-            ReporterKind::Hour | ReporterKind::Weekday => {
-                let buckets = if feature.reporter == ReporterKind::Hour { 24 } else { 7 };
-                habit(hist, value, buckets, feature.min_history)
-            }
-            ReporterKind::Numeric => {
-                let (score, range) = numeric(hist, value, feature.deviations, feature.min_history);
-                ev.range = range;
-                score
-            }
-        };
-        let score = raw * feature.weight;
-        if score >= CREST_MIN_SCORE {
-            ev.usual = usual();
-        }
-        (Scored { score, count: c, total }, ev)
     }
 
     /// ScryWarden's batch scoring: every row against the counts stored before the batch.
@@ -592,6 +557,77 @@ impl ModelState {
         }
         out
     }
+}
+
+/// Adds one message's values to its actor's histograms and to the population counts.
+fn learn_into(
+    actor: &mut ActorState,
+    population: &mut [Map<String, u32>],
+    population_actors: &mut [u32],
+    profile: &Profile,
+    r: &Extracted,
+) {
+    for (f, v) in r.values.iter().enumerate() {
+        let was_empty = actor.hists[f].groups() == 0;
+        if actor.hists[f].add(v, 1.0, r.time, profile.half_life_us) {
+            *population[f].entry_ref(v.as_str()).or_insert(0) += 1;
+            if was_empty {
+                population_actors[f] += 1;
+            }
+        }
+    }
+}
+
+/// One value against one histogram, by the feature's reporter.
+fn score_one(
+    rarity: (&Map<String, u32>, u32),
+    feature: &Feature,
+    hist: &HistView<'_>,
+    value: &str,
+) -> (Scored, Evidence) {
+    let c = hist.count(value);
+    let total = hist.total();
+    let usual = || hist.usual(3);
+    let mut ev = Evidence { seen: c, total, ..Default::default() };
+    let raw = match feature.reporter {
+        ReporterKind::Mandatory => mandatory(value, c, total, hist.groups()),
+        ReporterKind::Optional => {
+            if value.is_empty() || c > 0.0 {
+                0.0
+            } else if total == 0.0 {
+                1.0
+            } else {
+                hist.count("") / total
+            }
+        }
+        ReporterKind::Rarity => {
+            // Novelty fades with every sighting (1, 1/2, 1/3 …) rather than staying near 1
+            // until the value is as common as the actor's average one.
+            let novelty = if total == 0.0 { 0.0 } else { 1.0 / (1.0 + c) };
+            let users = rarity.0.get(value).copied().unwrap_or(0);
+            let of = rarity.1;
+            ev.population = Some((users, of));
+            if novelty == 0.0 || of == 0 {
+                novelty
+            } else {
+                novelty * (1.0 - f64::from(users) / f64::from(of))
+            }
+        }
+        ReporterKind::Hour | ReporterKind::Weekday => {
+            let buckets = if feature.reporter == ReporterKind::Hour { 24 } else { 7 };
+            habit(hist, value, buckets, feature.min_history)
+        }
+        ReporterKind::Numeric => {
+            let (score, range) = numeric(hist, value, feature.deviations, feature.min_history);
+            ev.range = range;
+            score
+        }
+    };
+    let score = raw * feature.weight;
+    if score >= CREST_MIN_SCORE {
+        ev.usual = usual();
+    }
+    (Scored { score, count: c, total }, ev)
 }
 
 /// The stored counts of one feature, as ScryWarden's reporters see them.

@@ -4,7 +4,148 @@
 //! ScryWarden stores a feature: the string `hello` is `"hello"` with its quotes, the number 5 is
 //! `5`. A missing key or a JSON `null` is the empty string: the reporters' "null".
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crest_core::value::{RawKind, RawValue};
 use serde_json::Value;
+
+/// Where a path's first key is looked up: a whole JSON document, or a [`Doc`].
+pub trait Fields {
+    /// The value of a top-level key (for a whole array, an element by decimal index).
+    fn field(&self, key: &str) -> Option<&Value>;
+}
+
+impl Fields for Value {
+    fn field(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(o) => o.get(key),
+            Value::Array(a) => a.get(key.parse::<usize>().ok()?),
+            _ => None,
+        }
+    }
+}
+
+/// A message's content: a whole JSON document, or only the top-level fields some profiles
+/// read, taken from its JSON text by a scanner (the text is kept for storing the message).
+#[derive(Clone, Debug)]
+pub enum Doc {
+    /// A decoded document.
+    Whole(Value),
+    /// The fields profiles read, and the text they came from.
+    Projected(Projected),
+}
+
+impl From<Value> for Doc {
+    fn from(v: Value) -> Doc {
+        Doc::Whole(v)
+    }
+}
+
+impl Fields for Doc {
+    fn field(&self, key: &str) -> Option<&Value> {
+        match self {
+            Doc::Whole(v) => v.field(key),
+            Doc::Projected(p) => p.keys.slot(key).and_then(|i| p.values[i].as_ref()),
+        }
+    }
+}
+
+impl Doc {
+    /// The whole document, decoded (a projected message's text is parsed again: only stored
+    /// messages need it).
+    pub fn to_value(&self) -> Cow<'_, Value> {
+        match self {
+            Doc::Whole(v) => Cow::Borrowed(v),
+            // The scanner validated the text; serde_json refuses only nesting deeper than 128,
+            // and such a message is kept as its text.
+            Doc::Projected(p) => {
+                let text = &p.text[p.span.clone()];
+                Cow::Owned(
+                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())),
+                )
+            }
+        }
+    }
+}
+
+/// The top-level keys a set of profiles reads, in slot order.
+#[derive(Debug, Default)]
+pub struct Keys {
+    names: Vec<String>,
+    /// Bit `n` set when some key is `n` bytes long (63 for longer ones): most misses are free.
+    lengths: u64,
+}
+
+impl Keys {
+    /// The keys, deduplicated in first-seen order.
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a str>) -> Keys {
+        let mut k = Keys::default();
+        for key in keys {
+            if !k.names.iter().any(|n| n == key) {
+                k.lengths |= 1 << key.len().min(63);
+                k.names.push(key.to_string());
+            }
+        }
+        k
+    }
+
+    /// The keys in slot order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn slot(&self, key: &str) -> Option<usize> {
+        if self.lengths & (1 << key.len().min(63)) == 0 {
+            return None;
+        }
+        self.names.iter().position(|n| n == key)
+    }
+}
+
+/// A message's projected fields: for each of [`Keys`], its value if present.
+#[derive(Clone, Debug)]
+pub struct Projected {
+    keys: Arc<Keys>,
+    values: Vec<Option<Value>>,
+    /// The message is `text[span]` (a block of lines shared by many messages).
+    text: Arc<str>,
+    span: std::ops::Range<usize>,
+}
+
+impl Projected {
+    /// The projection of the message `text[span]`, whose values a scanner found (`raw[i]` for
+    /// `keys.names()[i]`). Fails only for what JSON allows and serde_json does not: numbers
+    /// beyond `f64`, nesting deeper than 128.
+    pub fn new(
+        keys: Arc<Keys>,
+        raw: &[Option<RawValue<'_>>],
+        text: Arc<str>,
+        span: std::ops::Range<usize>,
+    ) -> Result<Projected, String> {
+        let mut values = Vec::with_capacity(raw.len());
+        for (r, key) in raw.iter().zip(keys.names()) {
+            values.push(match r {
+                None => None,
+                Some(r) => Some(to_value(r).map_err(|e| format!("field '{key}': {e}"))?),
+            });
+        }
+        Ok(Projected { keys, values, text, span })
+    }
+}
+
+/// A scanned value as serde_json's: strings and literals directly, the rest parsed.
+fn to_value(r: &RawValue<'_>) -> Result<Value, serde_json::Error> {
+    Ok(match r.kind() {
+        RawKind::Str { .. } => Value::String(r.as_str().unwrap_or_default().into_owned()),
+        RawKind::True => Value::Bool(true),
+        RawKind::False => Value::Bool(false),
+        RawKind::Null => Value::Null,
+        RawKind::Number { .. } | RawKind::Object | RawKind::Array => {
+            serde_json::from_slice(r.raw())?
+        }
+    })
+}
 
 /// Where a value sits in a message: a list of keys (array elements by decimal index).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,17 +169,33 @@ impl FieldPath {
     }
 
     /// The value at this path, or `None` when a key is missing.
-    pub fn get<'a>(&self, message: &'a Value) -> Option<&'a Value> {
+    pub fn get<'a, F: Fields + ?Sized>(&self, message: &'a F) -> Option<&'a Value> {
         if let [only] = self.0.as_slice() {
-            if let Some(v) = message.as_object().and_then(|o| o.get(only.as_str())) {
+            if let Some(v) = message.field(only) {
                 return Some(v);
             }
             if only.contains('.') {
-                return walk(message, only.split('.'));
+                let mut keys = only.split('.');
+                return walk(message.field(keys.next()?)?, keys);
             }
             return None;
         }
-        walk(message, self.0.iter().map(String::as_str))
+        let (first, rest) = self.0.split_first()?;
+        walk(message.field(first)?, rest.iter().map(String::as_str))
+    }
+
+    /// The top-level keys [`get`](Self::get) may read.
+    pub fn top_keys(&self) -> Vec<&str> {
+        match self.0.as_slice() {
+            [only] => {
+                let mut keys = vec![only.as_str()];
+                if let Some((head, _)) = only.split_once('.') {
+                    keys.push(head);
+                }
+                keys
+            }
+            keys => keys.first().map(String::as_str).into_iter().collect(),
+        }
     }
 }
 
@@ -58,13 +215,22 @@ fn walk<'a, 'k>(mut at: &'a Value, keys: impl Iterator<Item = &'k str>) -> Optio
 pub fn canonical(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
+        // The common case, a string serde_json writes as is between quotes, without its
+        // formatter.
+        Some(Value::String(s)) if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
+            let mut out = String::with_capacity(s.len() + 2);
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+            out
+        }
         Some(v) => v.to_string(),
     }
 }
 
 /// The canonical text of several paths as one JSON array (ScryWarden's `Multi`): missing
 /// values are `null` inside the array.
-pub fn canonical_multi(message: &Value, paths: &[FieldPath]) -> String {
+pub fn canonical_multi<F: Fields + ?Sized>(message: &F, paths: &[FieldPath]) -> String {
     let mut out = String::from("[");
     for (i, p) in paths.iter().enumerate() {
         if i > 0 {
@@ -99,6 +265,8 @@ mod tests {
                        "file.type": "Pe", "file": {"size": 3}});
         let get = |p: &str| canonical(FieldPath::dotted(p).get(&m));
         assert_eq!(get("greeting"), "\"hello\"");
+        let quoted = json!({"q": "a\"b\\c\u{1}é"});
+        assert_eq!(canonical(quoted.get("q")), quoted["q"].to_string());
         assert_eq!(get("n"), "5");
         assert_eq!(get("o"), r#"{"a":[1,null],"b":1}"#);
         assert_eq!(get("z"), "");

@@ -50,7 +50,7 @@ fn messages() -> impl Strategy<Value = Vec<Message>> {
                     if let Some(b) = b {
                         data["b"] = json!(b);
                     }
-                    Message { arrival_us: t * 1_000_000, data }
+                    Message::new(t * 1_000_000, data)
                 })
                 .collect()
         })
@@ -86,11 +86,11 @@ proptest! {
             fn groups(&self, _: u32) -> f64 { 0.0 }
             fn total(&self, _: u32) -> f64 { 0.0 }
         }
-        let values: Vec<String> = msgs.iter().map(|m| m.data["a"].to_string()).collect();
+        let values: Vec<String> = msgs.iter().map(|m| m.data.to_value()["a"].to_string()).collect();
         let rows: Vec<Row<'_>> = msgs
             .iter()
             .zip(&values)
-            .map(|(m, v)| Row { actor: m.data["user"].as_str().unwrap().as_bytes()[1] as u32, time: m.arrival_us, value: v })
+            .map(|(m, v)| Row { actor: m.data.to_value()["user"].as_str().unwrap().as_bytes()[1] as u32, time: m.arrival_us, value: v })
             .collect();
         for s in scrywarden::mandatory(&rows, &Empty, weight).into_iter().chain(scrywarden::optional(&rows, &Empty, weight)) {
             prop_assert!((0.0..=weight).contains(&s.score), "{} outside [0, {}]", s.score, weight);

@@ -16,3 +16,4 @@ mod scan;
 pub use error::ReadError;
 pub use input::{Input, absolutize, expand};
 pub use read::{Progress, ReadOptions, Readout, Skipped, read, read_csv, read_slice};
+pub use scan::{JsonError, KeyScanner};

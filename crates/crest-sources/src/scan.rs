@@ -59,6 +59,15 @@ impl Matcher {
         Matcher::for_paths(&paths)
     }
 
+    /// Builds a matcher for top-level keys taken literally (dots are part of the key).
+    fn flat(keys: &[String]) -> Matcher {
+        let mut m = Matcher::default();
+        for (i, k) in keys.iter().enumerate() {
+            m.entry(k.as_bytes()).slot = Some(i as u16);
+        }
+        m
+    }
+
     fn for_paths(paths: &[(u16, &str)]) -> Matcher {
         let mut m = Matcher::default();
         for &(slot, path) in paths {
@@ -635,10 +644,87 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Pulls the values of some top-level keys out of one JSON object at a time, validating the
+/// whole text (RFC 8259) but building nothing: for callers that get one document per message
+/// (a line, a queue message) rather than a file to [`read`](crate::read).
+#[derive(Debug)]
+pub struct KeyScanner {
+    matcher: Matcher,
+    keys: usize,
+}
+
+/// Why a text is not a JSON object: what was expected, at which byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at byte {offset}")]
+pub struct JsonError {
+    /// The byte offset (from 0) in the text.
+    pub offset: usize,
+    /// What was expected there.
+    pub message: &'static str,
+}
+
+impl KeyScanner {
+    /// A scanner for these keys, each taken literally (a dot is part of the key); the value of
+    /// `keys[i]` goes to slot `i`.
+    pub fn new(keys: &[String]) -> KeyScanner {
+        KeyScanner { matcher: Matcher::flat(keys), keys: keys.len() }
+    }
+
+    /// How many keys (slots) there are.
+    pub fn len(&self) -> usize {
+        self.keys
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys == 0
+    }
+
+    /// Scans `text`, one JSON object with optional whitespace around it, and returns each key's
+    /// value (the last one when a key repeats, as JSON parsers do). `text` must be valid UTF-8.
+    pub fn scan<'a>(&self, text: &'a [u8]) -> Result<Vec<Option<RawValue<'a>>>, JsonError> {
+        let mut slots = vec![Slot::EMPTY; self.keys];
+        let mut c = Cursor::new(text, 0);
+        c.skip_ws();
+        let fail = |e: ScanError| JsonError {
+            offset: e.offset,
+            message: match e.kind {
+                ScanErrorKind::Eof => "unexpected end of text",
+                ScanErrorKind::Syntax(m) => m,
+            },
+        };
+        c.record(&self.matcher, &mut slots, 0).map_err(fail)?;
+        c.skip_ws();
+        if c.pos < text.len() {
+            return Err(JsonError {
+                offset: c.pos,
+                message: "trailing characters after the object",
+            });
+        }
+        Ok(slots.into_iter().map(|s| s.value).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn key_scanner_takes_keys_literally_and_rejects_trailing_text() {
+        let s = KeyScanner::new(&["a.b".to_string(), "a".to_string(), "n".to_string()]);
+        let text = br#" {"a": {"b": 1}, "a.b": "x", "n": 2, "n": [3]} "#;
+        let got = s.scan(text).unwrap();
+        assert_eq!(got[0].unwrap().raw(), b"x");
+        assert_eq!(got[1].unwrap().raw(), br#"{"b": 1}"#);
+        assert_eq!(got[2].unwrap().raw(), b"[3]");
+        assert_eq!(
+            s.scan(br#"{"a": 1} x"#).unwrap_err(),
+            JsonError { offset: 9, message: "trailing characters after the object" }
+        );
+        assert_eq!(s.scan(br#"{"a": 1"#).unwrap_err().message, "unexpected end of text");
+        assert_eq!(s.scan(b"[1]").unwrap_err().message, "expected a JSON object (a record)");
+    }
 
     fn extract(json: &str, fields: &[&str]) -> Result<Vec<Option<String>>, ScanError> {
         let fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();

@@ -13,12 +13,30 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use crest_profile::config::{Profile, parse_duration};
 use crest_profile::model::{Message, ModelState};
+use crest_profile::value::{Doc, Keys, Projected};
 use crest_profile_store::ProfileStore;
+use crest_sources::KeyScanner;
 use rayon::prelude::*;
 use serde_json::Value;
 
 use super::settings::Settings;
-use super::source::{self, Entry, Payload};
+use super::source::{self, Block, Entry, Payload};
+
+/// One message waiting in a batch, with its arrival time (µs).
+enum Pending {
+    /// Line `.2` of a block of JSON Lines.
+    Line(i64, Arc<Block>, usize),
+    /// A decoded document.
+    Value(i64, Value),
+}
+
+impl Pending {
+    fn arrival(&self) -> i64 {
+        match self {
+            Pending::Line(t, ..) | Pending::Value(t, _) => *t,
+        }
+    }
+}
 
 /// What one collect run did, per profile and overall.
 #[derive(Debug, Default)]
@@ -38,6 +56,9 @@ pub(crate) struct CollectOptions {
 
 struct Running<'a> {
     profiles: &'a [Profile],
+    /// The top-level keys the profiles read, and the scanner that pulls them out of a line.
+    keys: Arc<Keys>,
+    scanner: KeyScanner,
     states: Vec<ModelState>,
     store: &'a mut dyn ProfileStore,
     tally: Tally,
@@ -65,8 +86,11 @@ pub(crate) fn run(
                 .with_context(|| format!("profile '{}': cannot open the store", p.name))?,
         );
     }
+    let keys = Arc::new(Keys::new(profiles.iter().flat_map(Profile::top_keys)));
     let mut run = Running {
         profiles,
+        scanner: KeyScanner::new(keys.names()),
+        keys,
         states,
         store,
         tally: Tally {
@@ -75,10 +99,11 @@ pub(crate) fn run(
         },
         skip_invalid: opts.skip_invalid,
     };
-    let (tx, rx) = sync_channel::<Entry>(queue_size.max(1024));
+    // Entries hold up to a block of messages each: a few in flight keep every core busy.
+    let (tx, rx) = sync_channel::<Entry>(16);
     let (mut active, simulated) = source::start(&settings.sources, &tx, &opts.stop)?;
     drop(tx);
-    let mut batch: Vec<(i64, Payload)> = Vec::with_capacity(queue_size);
+    let mut batch: Vec<Pending> = Vec::with_capacity(queue_size);
     let mut first_wall: Option<Instant> = None;
     let mut failure = None;
     while active > 0 {
@@ -89,19 +114,30 @@ pub(crate) fn run(
             _ => Duration::from_millis(200),
         };
         match rx.recv_timeout(wait) {
-            Ok(Entry::Message(at, payload)) => {
+            Ok(Entry::Messages(at, payload)) => {
                 // Simulated time: the timeout runs on the messages' stamps.
-                if simulated && batch.first().is_some_and(|(t0, _)| at - t0 >= timeout_us) {
+                if simulated && batch.first().is_some_and(|p| at - p.arrival() >= timeout_us) {
                     run.process(std::mem::take(&mut batch))?;
                     first_wall = None;
                 }
-                if batch.is_empty() {
-                    first_wall = Some(Instant::now());
-                }
-                batch.push((at, payload));
-                if batch.len() >= queue_size {
-                    run.process(std::mem::take(&mut batch))?;
-                    first_wall = None;
+                let messages: Box<dyn Iterator<Item = Pending>> = match payload {
+                    Payload::Lines(block) => Box::new(
+                        (0..block.lines.len())
+                            .map(move |i| Pending::Line(at, Arc::clone(&block), i)),
+                    ),
+                    Payload::Values(values) => {
+                        Box::new(values.into_iter().map(move |v| Pending::Value(at, v)))
+                    }
+                };
+                for m in messages {
+                    if batch.is_empty() {
+                        first_wall = Some(Instant::now());
+                    }
+                    batch.push(m);
+                    if batch.len() >= queue_size {
+                        run.process(std::mem::take(&mut batch))?;
+                        first_wall = None;
+                    }
                 }
             }
             Ok(Entry::Done) => active -= 1,
@@ -134,24 +170,33 @@ pub(crate) fn run(
 }
 
 impl Running<'_> {
-    fn process(&mut self, batch: Vec<(i64, Payload)>) -> anyhow::Result<()> {
+    fn process(&mut self, batch: Vec<Pending>) -> anyhow::Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
         self.tally.batches += 1;
         self.tally.messages += batch.len() as u64;
         // Parse on all cores; errors name the input and line.
+        let (keys, scanner) = (&self.keys, &self.scanner);
         let parsed: Vec<Result<Message, String>> = batch
             .into_par_iter()
-            .map(|(arrival_us, payload)| match payload {
-                Payload::Value(data) => Ok(Message { arrival_us, data }),
-                Payload::Text { text, input, line } => match serde_json::from_str::<Value>(&text) {
-                    Ok(data) => Ok(Message { arrival_us, data }),
-                    Err(e) => Err(format!(
-                        "{input}: line {line}, column {}: malformed JSON: {e}",
-                        e.column()
-                    )),
-                },
+            .map(|pending| match pending {
+                Pending::Value(arrival_us, data) => Ok(Message::new(arrival_us, data)),
+                Pending::Line(arrival_us, block, i) => {
+                    let (span, line) = block.lines[i].clone();
+                    let input = &block.input;
+                    let raw = scanner.scan(block.text[span.clone()].as_bytes()).map_err(|e| {
+                        format!(
+                            "{input}: line {line}, column {}: malformed JSON: {}",
+                            e.offset + 1,
+                            e.message
+                        )
+                    })?;
+                    let fields =
+                        Projected::new(Arc::clone(keys), &raw, Arc::clone(&block.text), span)
+                            .map_err(|e| format!("{input}: line {line}: malformed JSON: {e}"))?;
+                    Ok(Message { arrival_us, data: Doc::Projected(fields) })
+                }
             })
             .collect();
         let mut messages = Vec::with_capacity(parsed.len());

@@ -1,8 +1,9 @@
 //! Sources of messages for `crest profile collect`: files, standard input and the heartbeat.
 //!
 //! Each source runs on its own thread and sends [`Entry`]s into one bounded channel, so a
-//! fast source waits for the pipeline instead of filling memory. JSON text is sent as read and
-//! parsed by the pipeline, on all cores, one batch at a time.
+//! fast source waits for the pipeline instead of filling memory. Entries carry many messages
+//! (a block of JSON Lines as read, or a run of decoded documents), so the channel costs little
+//! per message; JSON text is parsed by the pipeline, on all cores, one batch at a time.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -19,18 +20,33 @@ use serde_json::{Value, json};
 
 use super::settings::SourceSettings;
 
-/// A message as a source hands it over.
-pub(crate) enum Payload {
-    /// One JSON document as text, and where it was read.
-    Text { text: String, input: Arc<str>, line: u64 },
-    /// A decoded document (CSV rows, JSON arrays, the heartbeat).
-    Value(Value),
+/// Lines of JSON text as read: whole lines, UTF-8, blank ones left out.
+pub(crate) struct Block {
+    /// The input's name.
+    pub(crate) input: Arc<str>,
+    /// The text of consecutive lines.
+    pub(crate) text: Arc<str>,
+    /// Each non-blank line: its span in `text` (without the newline) and its line number.
+    pub(crate) lines: Vec<(std::ops::Range<usize>, u64)>,
 }
+
+/// Messages as a source hands them over.
+pub(crate) enum Payload {
+    /// JSON Lines, one message per line.
+    Lines(Arc<Block>),
+    /// Decoded documents (CSV rows, JSON arrays, the heartbeat).
+    Values(Vec<Value>),
+}
+
+/// Decoded documents are sent this many at a time.
+const VALUES_PER_ENTRY: usize = 1024;
+/// A block of lines is sent once it holds this many bytes (or the input pauses).
+const BLOCK_BYTES: usize = 256 << 10;
 
 /// What a source sends to the pipeline.
 pub(crate) enum Entry {
-    /// A message and its arrival time (µs).
-    Message(i64, Payload),
+    /// Messages and their arrival time (µs).
+    Messages(i64, Payload),
     /// The source has ended.
     Done,
     /// The source failed; the pipeline processes what it has, then reports this.
@@ -120,11 +136,10 @@ fn heartbeat(
     let mut tick = 0u64;
     while !stop.load(Ordering::Relaxed) && ticks.is_none_or(|n| tick < n) {
         let at = start.map_or_else(now_us, |s| s + tick as i64 * interval);
-        for _ in 0..count {
-            for d in &data {
-                if tx.send(Entry::Message(at, Payload::Value(d.clone()))).is_err() {
-                    return Ok(());
-                }
+        let all: Vec<Value> = (0..count).flat_map(|_| data.iter().cloned()).collect();
+        for chunk in all.chunks(VALUES_PER_ENTRY) {
+            if tx.send(Entry::Messages(at, Payload::Values(chunk.to_vec()))).is_err() {
+                return Ok(());
             }
         }
         tick += 1;
@@ -209,45 +224,99 @@ fn read_inputs(inputs: &[Input], tx: &SyncSender<Entry>, stop: &AtomicBool) -> a
                     e.column()
                 )
             })?;
-            for d in docs {
+            let mut docs = docs.into_iter().peekable();
+            while docs.peek().is_some() {
+                let chunk: Vec<Value> = docs.by_ref().take(VALUES_PER_ENTRY).collect();
                 if stop.load(Ordering::Relaxed)
-                    || tx.send(Entry::Message(now_us(), Payload::Value(d))).is_err()
+                    || tx.send(Entry::Messages(now_us(), Payload::Values(chunk))).is_err()
                 {
                     return Ok(());
                 }
             }
             continue;
         }
-        let mut line_no = 0u64;
-        let mut buf = String::new();
-        loop {
-            buf.clear();
-            let n = r
-                .read_line(&mut buf)
-                .map_err(|e| anyhow!("{name}: line {}: cannot read: {e}", line_no + 1))?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            if buf.trim().is_empty() {
-                continue;
-            }
-            let text = std::mem::take(&mut buf);
-            if stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            if tx
-                .send(Entry::Message(
-                    now_us(),
-                    Payload::Text { text, input: Arc::clone(&name), line: line_no },
-                ))
-                .is_err()
-            {
-                return Ok(());
-            }
+        if !read_lines(&name, &mut r, tx, stop)? {
+            return Ok(());
         }
     }
     Ok(())
+}
+
+/// Reads JSON Lines in blocks of whole lines; false when the pipeline stopped listening.
+fn read_lines(
+    name: &Arc<str>,
+    r: &mut Box<dyn BufRead + Send>,
+    tx: &SyncSender<Entry>,
+    stop: &AtomicBool,
+) -> anyhow::Result<bool> {
+    let mut pending: Vec<u8> = Vec::with_capacity(BLOCK_BYTES * 2);
+    let mut line_no = 0u64;
+    loop {
+        let buf =
+            r.fill_buf().map_err(|e| anyhow!("{name}: line {}: cannot read: {e}", line_no + 1))?;
+        let eof = buf.is_empty();
+        // A short read means the input has nothing more for now (a pipe, a growing file): what
+        // is whole goes on at once rather than waiting for a full block.
+        let paused = buf.len() < BLOCK_BYTES;
+        // Whole lines only; the rest waits for more input (or the end).
+        let take = if eof {
+            pending.len()
+        } else {
+            let n = buf.len();
+            match memchr::memrchr(b'\n', buf) {
+                Some(i) => {
+                    pending.extend_from_slice(&buf[..=i]);
+                    r.consume(i + 1);
+                }
+                None => {
+                    pending.extend_from_slice(buf);
+                    r.consume(n);
+                }
+            }
+            match memchr::memrchr(b'\n', &pending) {
+                Some(i) if pending.len() >= BLOCK_BYTES || paused => i + 1,
+                _ => 0,
+            }
+        };
+        if take > 0 {
+            let rest = pending.split_off(take);
+            let block = block_of(name, std::mem::replace(&mut pending, rest), &mut line_no)?;
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            if !block.lines.is_empty()
+                && tx.send(Entry::Messages(now_us(), Payload::Lines(Arc::new(block)))).is_err()
+            {
+                return Ok(false);
+            }
+        }
+        if eof {
+            return Ok(true);
+        }
+    }
+}
+
+/// The block of `bytes` (whole lines), numbering its lines after `line_no`.
+fn block_of(name: &Arc<str>, bytes: Vec<u8>, line_no: &mut u64) -> anyhow::Result<Block> {
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = *line_no + 1 + memchr::memchr_iter(b'\n', &bytes[..at]).count() as u64;
+        let column = at - memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1) + 1;
+        anyhow!("{name}: line {line}, column {column}: invalid UTF-8")
+    })?;
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let b = text.as_bytes();
+    while start < b.len() {
+        let end = memchr::memchr(b'\n', &b[start..]).map_or(b.len(), |i| start + i);
+        *line_no += 1;
+        if !b[start..end].iter().all(u8::is_ascii_whitespace) {
+            lines.push((start..end, *line_no));
+        }
+        start = end + 1;
+    }
+    Ok(Block { input: Arc::clone(name), text: Arc::from(text), lines })
 }
 
 fn read_csv(
@@ -259,6 +328,7 @@ fn read_csv(
     let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(r);
     let headers =
         rdr.headers().map_err(|e| anyhow!("{name}: line 1: bad CSV header: {e}"))?.clone();
+    let mut rows = Vec::with_capacity(VALUES_PER_ENTRY);
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
@@ -269,11 +339,18 @@ fn read_csv(
             .zip(rec.iter())
             .map(|(h, v)| (h.to_string(), Value::String(v.to_string())))
             .collect();
-        if stop.load(Ordering::Relaxed)
-            || tx.send(Entry::Message(now_us(), Payload::Value(Value::Object(obj)))).is_err()
-        {
-            return Ok(());
+        rows.push(Value::Object(obj));
+        if rows.len() == VALUES_PER_ENTRY {
+            let full = std::mem::replace(&mut rows, Vec::with_capacity(VALUES_PER_ENTRY));
+            if stop.load(Ordering::Relaxed)
+                || tx.send(Entry::Messages(now_us(), Payload::Values(full))).is_err()
+            {
+                return Ok(());
+            }
         }
+    }
+    if !rows.is_empty() && !stop.load(Ordering::Relaxed) {
+        let _ = tx.send(Entry::Messages(now_us(), Payload::Values(rows)));
     }
     Ok(())
 }
