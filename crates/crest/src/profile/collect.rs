@@ -4,10 +4,14 @@
 //! messages are waiting or `timeout` after its first message, whichever comes first. On
 //! Ctrl-C or SIGTERM the sources stop, the messages already read are processed, and the store
 //! is flushed: no batch in flight is lost.
+//!
+//! Two stages overlap: a batcher thread forms the batches and parses them (on all cores), while
+//! the calling thread scores the previous batch and writes it to the store. Batches keep their
+//! order, so the results are those of one thread doing both in turn.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -54,15 +58,12 @@ pub(crate) struct CollectOptions {
     pub(crate) stop: Arc<AtomicBool>,
 }
 
-struct Running<'a> {
-    profiles: &'a [Profile],
-    /// The top-level keys the profiles read, and the scanner that pulls them out of a line.
-    keys: Arc<Keys>,
-    scanner: KeyScanner,
-    states: Vec<ModelState>,
-    store: &'a mut dyn ProfileStore,
-    tally: Tally,
-    skip_invalid: bool,
+/// A parsed batch, as the batcher hands it to the scorer.
+struct Batch {
+    /// The messages that parsed.
+    messages: Vec<Message>,
+    /// How many malformed ones were skipped.
+    invalid: u64,
 }
 
 /// Runs the pipeline until every source ends or a stop is asked for.
@@ -86,11 +87,8 @@ pub(crate) fn run(
                 .with_context(|| format!("profile '{}': cannot open the store", p.name))?,
         );
     }
-    let keys = Arc::new(Keys::new(profiles.iter().flat_map(Profile::top_keys)));
     let mut run = Running {
         profiles,
-        scanner: KeyScanner::new(keys.names()),
-        keys,
         states,
         store,
         tally: Tally {
@@ -101,82 +99,134 @@ pub(crate) fn run(
     };
     // Entries hold up to a block of messages each: a few in flight keep every core busy.
     let (tx, rx) = sync_channel::<Entry>(16);
-    let (mut active, simulated) = source::start(&settings.sources, &tx, &opts.stop)?;
+    let (active, simulated) = source::start(&settings.sources, &tx, &opts.stop)?;
     drop(tx);
-    let mut batch: Vec<Pending> = Vec::with_capacity(queue_size);
-    let mut first_wall: Option<Instant> = None;
-    let mut failure = None;
-    while active > 0 {
-        let wait = match first_wall {
-            Some(t) if !simulated => {
-                Duration::from_micros(timeout_us as u64).saturating_sub(t.elapsed())
-            }
-            _ => Duration::from_millis(200),
-        };
-        match rx.recv_timeout(wait) {
-            Ok(Entry::Messages(at, payload)) => {
-                // Simulated time: the timeout runs on the messages' stamps.
-                if simulated && batch.first().is_some_and(|p| at - p.arrival() >= timeout_us) {
-                    run.process(std::mem::take(&mut batch))?;
-                    first_wall = None;
-                }
-                let messages: Box<dyn Iterator<Item = Pending>> = match payload {
-                    Payload::Lines(block) => Box::new(
-                        (0..block.lines.len())
-                            .map(move |i| Pending::Line(at, Arc::clone(&block), i)),
-                    ),
-                    Payload::Values(values) => {
-                        Box::new(values.into_iter().map(move |v| Pending::Value(at, v)))
-                    }
-                };
-                for m in messages {
-                    if batch.is_empty() {
-                        first_wall = Some(Instant::now());
-                    }
-                    batch.push(m);
-                    if batch.len() >= queue_size {
-                        run.process(std::mem::take(&mut batch))?;
-                        first_wall = None;
-                    }
-                }
-            }
-            Ok(Entry::Done) => active -= 1,
-            Ok(Entry::Failed(e)) => {
-                active -= 1;
-                opts.stop.store(true, Ordering::Relaxed);
-                failure.get_or_insert(e);
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if !simulated
-                    && first_wall
-                        .is_some_and(|t| t.elapsed() >= Duration::from_micros(timeout_us as u64))
-                {
-                    run.process(std::mem::take(&mut batch))?;
-                    first_wall = None;
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-    }
+    let keys = Arc::new(Keys::new(profiles.iter().flat_map(Profile::top_keys)));
+    let batcher = Batcher {
+        scanner: KeyScanner::new(keys.names()),
+        keys,
+        queue_size,
+        timeout_us,
+        simulated,
+        skip_invalid: opts.skip_invalid,
+        stop: Arc::clone(&opts.stop),
+    };
+    // One parsed batch waits while the previous one is scored.
+    let (batch_tx, batch_rx) = sync_channel::<Batch>(1);
+    let batched = std::thread::scope(|scope| {
+        let batcher = scope.spawn(move || batcher.run(rx, active, &batch_tx));
+        let scored = batch_rx.iter().try_for_each(|b| run.process(b));
+        // On a scoring error the channel closes and the batcher stops at its next batch.
+        drop(batch_rx);
+        let batched = batcher.join().unwrap_or_else(|_| Err(anyhow!("the batcher panicked")));
+        scored.map(|()| batched)
+    })?;
     // Everything read is processed, even on a stop or a failing source.
-    run.process(std::mem::take(&mut batch))?;
     for (p, state) in run.profiles.iter().zip(&run.states) {
         run.store.flush(p, state).with_context(|| format!("profile '{}': cannot save", p.name))?;
     }
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    batched?;
     Ok(run.tally)
 }
 
-impl Running<'_> {
-    fn process(&mut self, batch: Vec<Pending>) -> anyhow::Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+/// The first stage: forms batches from the sources' entries and parses them.
+struct Batcher {
+    /// The top-level keys the profiles read, and the scanner that pulls them out of a line.
+    keys: Arc<Keys>,
+    scanner: KeyScanner,
+    queue_size: usize,
+    timeout_us: i64,
+    simulated: bool,
+    skip_invalid: bool,
+    stop: Arc<AtomicBool>,
+}
+
+impl Batcher {
+    /// Batches until every source ends; the error of a failing source (after its messages are
+    /// batched), or of a malformed message the user did not ask to skip.
+    fn run(
+        &self,
+        rx: Receiver<Entry>,
+        mut active: usize,
+        out: &SyncSender<Batch>,
+    ) -> anyhow::Result<()> {
+        let (queue_size, timeout_us) = (self.queue_size, self.timeout_us);
+        let timeout = Duration::from_micros(timeout_us as u64);
+        let mut batch: Vec<Pending> = Vec::with_capacity(queue_size);
+        let mut first_wall: Option<Instant> = None;
+        let mut failure = None;
+        // False once the scorer has stopped listening.
+        let send = |batch: &mut Vec<Pending>| -> anyhow::Result<bool> {
+            if batch.is_empty() {
+                return Ok(true);
+            }
+            let parsed = self.parse(std::mem::take(batch))?;
+            Ok(out.send(parsed).is_ok())
+        };
+        while active > 0 {
+            let wait = match first_wall {
+                Some(t) if !self.simulated => timeout.saturating_sub(t.elapsed()),
+                _ => Duration::from_millis(200),
+            };
+            match rx.recv_timeout(wait) {
+                Ok(Entry::Messages(at, payload)) => {
+                    // Simulated time: the timeout runs on the messages' stamps.
+                    if self.simulated
+                        && batch.first().is_some_and(|p| at - p.arrival() >= timeout_us)
+                    {
+                        if !send(&mut batch)? {
+                            return Ok(());
+                        }
+                        first_wall = None;
+                    }
+                    let messages: Box<dyn Iterator<Item = Pending>> = match payload {
+                        Payload::Lines(block) => Box::new(
+                            (0..block.lines.len())
+                                .map(move |i| Pending::Line(at, Arc::clone(&block), i)),
+                        ),
+                        Payload::Values(values) => {
+                            Box::new(values.into_iter().map(move |v| Pending::Value(at, v)))
+                        }
+                    };
+                    for m in messages {
+                        if batch.is_empty() {
+                            first_wall = Some(Instant::now());
+                        }
+                        batch.push(m);
+                        if batch.len() >= queue_size {
+                            if !send(&mut batch)? {
+                                return Ok(());
+                            }
+                            first_wall = None;
+                        }
+                    }
+                }
+                Ok(Entry::Done) => active -= 1,
+                Ok(Entry::Failed(e)) => {
+                    active -= 1;
+                    self.stop.store(true, Ordering::Relaxed);
+                    failure.get_or_insert(e);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if !self.simulated && first_wall.is_some_and(|t| t.elapsed() >= timeout) {
+                        if !send(&mut batch)? {
+                            return Ok(());
+                        }
+                        first_wall = None;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
         }
-        self.tally.batches += 1;
-        self.tally.messages += batch.len() as u64;
-        // Parse on all cores; errors name the input and line.
+        send(&mut batch)?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Parses a batch on all cores; errors name the input and line.
+    fn parse(&self, batch: Vec<Pending>) -> anyhow::Result<Batch> {
         let (keys, scanner) = (&self.keys, &self.scanner);
         let parsed: Vec<Result<Message, String>> = batch
             .into_par_iter()
@@ -200,15 +250,38 @@ impl Running<'_> {
             })
             .collect();
         let mut messages = Vec::with_capacity(parsed.len());
+        let mut invalid = 0;
         for p in parsed {
             match p {
                 Ok(m) => messages.push(m),
                 Err(e) if self.skip_invalid => {
-                    self.tally.invalid += 1;
+                    invalid += 1;
                     tracing::debug!("skipped: {e}");
                 }
                 Err(e) => bail!("{e} (use --skip-invalid to skip and count such records)"),
             }
+        }
+        Ok(Batch { messages, invalid })
+    }
+}
+
+/// The second stage: scores batches and writes them to the store.
+struct Running<'a> {
+    profiles: &'a [Profile],
+    states: Vec<ModelState>,
+    store: &'a mut dyn ProfileStore,
+    tally: Tally,
+    skip_invalid: bool,
+}
+
+impl Running<'_> {
+    fn process(&mut self, batch: Batch) -> anyhow::Result<()> {
+        let Batch { messages, invalid } = batch;
+        self.tally.invalid += invalid;
+        self.tally.batches += 1;
+        self.tally.messages += messages.len() as u64 + invalid;
+        if messages.is_empty() {
+            return Ok(());
         }
         let shared = self.store.shared();
         if shared {
