@@ -4,6 +4,8 @@
 #
 #   bench/profile.sh [ACTORS]        (default 1000: about 900k messages over 4 weeks)
 #
+# Batch sizes (pipeline.queue_size) come from $BATCHES (default "5000 50000").
+#
 # The input comes from our generator (crest_testing::actors), cached in $CREST_BENCH_DIR
 # (default target/bench-data). PostgreSQL is the one on 127.0.0.1:5432 (database test, user
 # postgres; override with PG_URL), in a schema of its own that is dropped afterwards. Best of
@@ -49,5 +51,7 @@ run() {
   [ "$store" = postgres ] && psql "$pg_url" -qc "drop schema if exists crest_bench_$$ cascade" >/dev/null 2>&1
   printf '| %s | %s | %.2f s | %.0f | %d MiB |\n' "$store" "$batch" "$best" "$(echo "$lines / $best" | bc -l)" "$((rss / 1024))"
 }
-run embedded 5000
-run postgres 5000
+for batch in ${BATCHES:-5000 50000}; do
+  run embedded "$batch"
+  run postgres "$batch"
+done

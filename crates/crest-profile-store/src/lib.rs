@@ -87,16 +87,19 @@ pub trait ProfileStore {
     /// The backend's name for messages: `embedded` or `postgres`.
     fn kind(&self) -> &'static str;
 
-    /// Whether other processes may write the same profiles: the model then reloads the actors
-    /// of every batch before scoring it instead of trusting what it holds.
+    /// Whether other processes may write the same profiles: the caller then calls
+    /// [`load`](Self::load) before scoring every batch instead of trusting what it holds.
     fn shared(&self) -> bool;
 
     /// Registers the profile and its features (creating them on first use) and returns the
     /// state to start from: everything for an embedded store, nothing for a shared one.
     fn open(&mut self, profile: &Profile) -> Result<ModelState, StoreError>;
 
-    /// Loads into `state` the stored counts of these actors (replacing what it holds of them)
-    /// and, for these (feature, value) pairs, how many actors report the value of how many.
+    /// Brings `state` up to date with what is stored for these actors and, for these (feature,
+    /// value) pairs, how many actors report the value of how many. `state` must be the one
+    /// [`open`](Self::open) returned, changed only by scoring batches that were then committed:
+    /// a store may skip what it knows `state` already holds (PostgreSQL skips everything it
+    /// loaded before while no other writer has committed).
     fn load(
         &mut self,
         profile: &Profile,

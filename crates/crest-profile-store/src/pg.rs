@@ -4,18 +4,21 @@
 //! steps recorded in `crest_migrations`, each applied in its own transaction under an advisory
 //! lock, so processes starting together migrate once). The model scores; this store loads the
 //! counts of a batch's actors before scoring and writes the batch's outcome in one transaction
-//! afterwards, with bulk statements over arrays (a handful of round trips per batch).
+//! afterwards, with bulk statements over arrays (a handful of round trips per batch). Each
+//! commit bumps the profile's sequence number; a writer that finds the number where its own
+//! last commit left it knows nobody else wrote, and loads only actors it has never loaded.
 //!
 //! Several writers may share a profile: counts are added by atomic upserts
 //! (`count = count + excluded.count`, both sides decayed to the later time when a half-life is
-//! set), and every writer takes its row locks in one order (actors by name, then feature rows
-//! by actor, feature and value), so concurrent batches wait for each other but never deadlock.
+//! set), and every writer takes its row locks in one order (the profile's sequence, actors by
+//! name, then feature rows by actor, feature and value), so concurrent batches wait for each
+//! other but never deadlock.
 //!
 //! Times are microseconds since the Unix epoch in Rust and `timestamptz` in the database; the
 //! conversions are exact: written as a whole number of microseconds added to the epoch, read
 //! in PostgreSQL's binary form (microseconds since 2000), never through float seconds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crest_profile::analyzer::AnomalyRow;
 use crest_profile::config::Profile;
@@ -37,9 +40,10 @@ macro_rules! ts {
 const MIGRATION_LOCK: i32 = 0x6372_6573; // "cres"
 
 /// The schema's migrations, in order; a step is never edited once released, only added.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE profile (
     profile_id serial PRIMARY KEY,
     name text NOT NULL UNIQUE
@@ -119,7 +123,16 @@ CREATE TABLE investigation_malicious (
     UNIQUE (investigation_id, anomaly_id)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Bumped by every batch a writer commits: a writer whose last commit left it at n, and finds
+-- n, knows that what it holds in memory is what is stored, and loads nothing again.
+ALTER TABLE profile ADD COLUMN seq bigint NOT NULL DEFAULT 0;
+"#,
+    ),
+];
 
 const INSERT_PROFILE: &str = "INSERT INTO profile (name) VALUES ($1) ON CONFLICT (name) DO NOTHING";
 const SELECT_PROFILE: &str = "SELECT profile_id FROM profile WHERE name = $1";
@@ -129,6 +142,9 @@ const UPSERT_FIELDS: &str = "INSERT INTO field (profile_id, name, reporter) \
      ON CONFLICT (profile_id, name) DO UPDATE SET reporter = excluded.reporter \
      WHERE field.reporter IS DISTINCT FROM excluded.reporter";
 const SELECT_FIELDS: &str = "SELECT field_id, name FROM field WHERE profile_id = $1";
+const SELECT_SEQ: &str = "SELECT seq FROM profile WHERE profile_id = $1";
+// The first statement of every commit: the profile row's lock orders concurrent commits.
+const BUMP_SEQ: &str = "UPDATE profile SET seq = seq + 1 WHERE profile_id = $1 RETURNING seq";
 
 const LOAD_FEATURES: &str = "SELECT a.name, a.first_seen, f.field_id, f.value, f.count, f.as_of \
      FROM actor a JOIN feature f ON f.actor_id = a.actor_id \
@@ -273,12 +289,32 @@ impl Ids {
     }
 }
 
+/// What a writer knows the model state it scores with holds of the stored profile.
+///
+/// Every commit bumps the profile's `seq`. When a writer's own commit took it from n to n + 1,
+/// nobody else wrote in between, so the state (loaded, then changed by exactly that batch) is
+/// what is stored: the next batch loads only actors and values it has never loaded. When the
+/// sequence moved otherwise, the state is thrown away and reloaded batch by batch.
+#[derive(Debug, Default)]
+struct Cache {
+    /// The sequence the state is current at; `None` when unknown.
+    seq: Option<i64>,
+    /// Actors the state holds as stored.
+    actors: HashSet<String>,
+    /// Rarity values whose population the state holds as stored.
+    values: HashSet<(usize, String)>,
+    /// Actor ids by name (an actor row keeps its id).
+    ids: HashMap<String, i64>,
+}
+
 /// A profile store on PostgreSQL, in one schema, shared by any number of processes.
 pub struct PgStore {
     client: Client,
     schema: String,
     /// Profile name → ids, learned on first use.
     profiles: HashMap<String, Ids>,
+    /// Profile name → what the state returned by `open` holds.
+    caches: HashMap<String, Cache>,
     /// Prepared statements by SQL text: one round trip per statement instead of two.
     statements: HashMap<String, Statement>,
 }
@@ -418,6 +454,7 @@ impl PgStore {
             client,
             schema: schema.to_string(),
             profiles: HashMap::new(),
+            caches: HashMap::new(),
             statements: HashMap::new(),
         };
         store.migrate()?;
@@ -572,6 +609,7 @@ impl ProfileStore for PgStore {
 
     fn open(&mut self, profile: &Profile) -> Result<ModelState, StoreError> {
         self.profiles.remove(&profile.name);
+        self.caches.remove(&profile.name);
         self.writable(profile)?;
         // Shared: each batch loads what it needs.
         Ok(ModelState::new(profile))
@@ -584,12 +622,36 @@ impl ProfileStore for PgStore {
         actors: &[&str],
         values: &[(usize, &str)],
     ) -> Result<(), StoreError> {
-        state.forget(actors);
         if actors.is_empty() && values.is_empty() {
             return Ok(());
         }
         let ctx = format!("loading actors of profile '{}'", profile.name);
-        let Some(ids) = self.ids(profile, false)? else { return Ok(()) };
+        let Some(ids) = self.ids(profile, false)? else {
+            state.forget(actors);
+            return Ok(());
+        };
+        let stmt = self.statement(SELECT_SEQ, &ctx)?;
+        let seq: Option<i64> = match self.client.query_opt(&stmt, &[&ids.profile]) {
+            Ok(row) => row.map(|r| col(&r, 0, &ctx)).transpose()?,
+            Err(e) => return Err(pg(&ctx)(e)),
+        };
+        let cache = self.caches.entry(profile.name.clone()).or_default();
+        if seq.is_none() || cache.seq != seq {
+            // Another writer changed the profile (or this is the first load): start over.
+            *state = ModelState::new(profile);
+            *cache = Cache { seq, ..Cache::default() };
+        }
+        let actors: Vec<&str> =
+            actors.iter().copied().filter(|a| !cache.actors.contains(*a)).collect();
+        let values: Vec<(usize, &str)> = values
+            .iter()
+            .copied()
+            .filter(|(f, v)| !cache.values.contains(&(*f, v.to_string())))
+            .collect();
+        cache.actors.extend(actors.iter().map(|a| a.to_string()));
+        cache.values.extend(values.iter().map(|(f, v)| (*f, v.to_string())));
+        state.forget(&actors);
+        let (actors, values) = (&actors[..], &values[..]);
         if !actors.is_empty() {
             let stmt = self.statement(LOAD_FEATURES, &ctx)?;
             let rows = self
@@ -690,7 +752,22 @@ impl ProfileStore for PgStore {
         let s_messages = self.statement(INSERT_MESSAGES, &ctx("events"))?;
         let s_events = self.statement(INSERT_EVENTS, &ctx("events"))?;
         let s_anomalies = self.statement(INSERT_ANOMALIES, &ctx("events"))?;
+        let s_bump = self.statement(BUMP_SEQ, &ctx("sequence"))?;
+        let cache = self.caches.entry(profile.name.clone()).or_default();
+        let actor_ids = &mut cache.ids;
         let mut tx = self.client.transaction().map_err(pg(ctx("begin")))?;
+
+        // (0) The profile's sequence: taken first, its lock orders concurrent commits.
+        let seq: i64 = match tx.query_opt(&s_bump, &[&ids.profile]) {
+            Ok(Some(row)) => col(&row, 0, &ctx("sequence"))?,
+            Ok(None) => {
+                return Err(StoreError::Mismatch {
+                    profile: profile.name.clone(),
+                    reason: "the profile vanished from the database".into(),
+                });
+            }
+            Err(e) => return Err(pg(ctx("sequence"))(e)),
+        };
 
         // (1) Actors, in name order.
         if !new_actors.is_empty() {
@@ -698,14 +775,18 @@ impl ProfileStore for PgStore {
             tx.execute(&s_upsert_actors, &[&ids.profile, &n, &t])
                 .map_err(pg(ctx("upserting actors")))?;
         }
-        let mut actor_ids: HashMap<String, i64> = HashMap::with_capacity(names.len());
-        for row in
-            tx.query(&s_actor_ids, &[&ids.profile, &names]).map_err(pg(ctx("reading actor ids")))?
-        {
-            actor_ids.insert(
-                col(&row, 1, &ctx("reading actor ids"))?,
-                col(&row, 0, &ctx("reading actor ids"))?,
-            );
+        let unknown: Vec<&str> =
+            names.iter().copied().filter(|n| !actor_ids.contains_key(*n)).collect();
+        if !unknown.is_empty() {
+            for row in tx
+                .query(&s_actor_ids, &[&ids.profile, &unknown])
+                .map_err(pg(ctx("reading actor ids")))?
+            {
+                actor_ids.insert(
+                    col(&row, 1, &ctx("reading actor ids"))?,
+                    col(&row, 0, &ctx("reading actor ids"))?,
+                );
+            }
         }
         let missing: Vec<&str> =
             names.iter().copied().filter(|n| !actor_ids.contains_key(*n)).collect();
@@ -804,7 +885,17 @@ impl ProfileStore for PgStore {
                 .map_err(pg(ctx("inserting anomalies")))?;
             }
         }
-        tx.commit().map_err(pg(ctx("commit")))
+        tx.commit().map_err(pg(ctx("commit")))?;
+        // The state saw this batch on top of what it loaded: still what is stored only if no
+        // other writer committed since it loaded.
+        let cache = self.caches.entry(profile.name.clone()).or_default();
+        if cache.seq == Some(seq - 1) {
+            cache.seq = Some(seq);
+            cache.actors.extend(outcome.new_actors.iter().map(|(a, _)| a.clone()));
+        } else {
+            cache.seq = None;
+        }
+        Ok(())
     }
 
     fn flush(&mut self, _: &Profile, _: &ModelState) -> Result<(), StoreError> {

@@ -370,6 +370,47 @@ fn population_counts_come_from_every_writer() {
     assert_eq!(fresh.population_actors[0], 3);
 }
 
+/// A writer keeps what it loaded while it is the only writer, and loads again once another
+/// one has committed: two stores taking turns score as one model seeing every batch.
+#[test]
+fn writers_taking_turns_see_each_others_batches() {
+    let Some(schema) = Schema::new("writers_taking_turns_see_each_others_batches", "turns") else {
+        return;
+    };
+    let spec = ProfileSpec {
+        actor: "user".into(),
+        learning: Some("0s".into()),
+        features: vec![
+            feature("country", ReporterKind::Mandatory),
+            feature("process", ReporterKind::Rarity),
+        ],
+        ..Default::default()
+    };
+    let profile = Profile::build("turns", &spec).expect("valid profile");
+    let msg =
+        |u: &str, c: &str, p: &str| Message::new(1, json!({"user": u, "country": c, "process": p}));
+    let batches = [
+        vec![msg("a", "US", "x.exe"), msg("b", "US", "x.exe")],
+        vec![msg("a", "US", "x.exe"), msg("b", "DE", "y.exe")],
+        // Writer 2: b's new country and a's new process.
+        vec![msg("b", "DE", "y.exe"), msg("a", "FR", "y.exe")],
+        // Writer 1 again: must know b is used to DE and that two users run y.exe.
+        vec![msg("b", "DE", "y.exe"), msg("a", "FR", "z.exe"), msg("c", "US", "y.exe")],
+        vec![msg("a", "FR", "y.exe"), msg("c", "US", "x.exe")],
+    ];
+    let writer = [0, 0, 1, 0, 0];
+    let mut stores = [schema.store(), schema.store()];
+    let mut states: Vec<ModelState> =
+        stores.iter_mut().map(|s| s.open(&profile).expect("open")).collect();
+    let mut reference = ModelState::new(&profile);
+    for (batch, &w) in batches.iter().zip(&writer) {
+        let out = collect(&mut stores[w], &profile, &mut states[w], batch);
+        let want = reference.score_batch(&profile, batch);
+        assert_eq!(out.events, want.events, "writer {w}");
+    }
+    assert_same_state(&profile, &reference, &states[0], &["a", "b", "c"]);
+}
+
 #[test]
 fn messages_with_nul_characters_are_stored() {
     let Some(schema) = Schema::new("messages_with_nul_characters_are_stored", "nul") else {
@@ -431,7 +472,7 @@ fn migrations_are_idempotent_and_safe_to_race() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
     let tables: i64 = admin
         .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = $1", &[&schema.name])
         .expect("tables")
