@@ -250,7 +250,50 @@ pub struct Outcome {
     pub learning: usize,
 }
 
+/// A batch as one profile sees it: how many messages matched, which could not be used and
+/// why, and each usable one's actor, time and feature values. It does not depend on the
+/// model's state, so parts of a batch can be extracted on several cores and joined in order.
+#[derive(Clone, Debug, Default)]
+pub struct Extraction {
+    matched: usize,
+    skipped: Vec<Skip>,
+    rows: Vec<Extracted>,
+}
+
+impl Extraction {
+    /// The extraction of `batch`, whose first message is message `offset` of the whole batch
+    /// (0 unless `batch` is a part of it).
+    pub fn of(profile: &Profile, batch: &[Message], offset: usize) -> Extraction {
+        ModelState::extract(profile, batch, offset)
+    }
+
+    /// Appends the extraction of the part of the batch that follows this one's.
+    pub fn append(&mut self, next: Extraction) {
+        self.matched += next.matched;
+        self.skipped.extend(next.skipped);
+        self.rows.extend(next.rows);
+    }
+
+    /// The actors it names and the values its rarity features take, sorted: what a store
+    /// shared with other writers must load before it is scored.
+    pub fn touched(&self, profile: &Profile) -> (Vec<&str>, Vec<(usize, &str)>) {
+        let mut actors: Vec<&str> = self.rows.iter().map(|r| r.actor.as_str()).collect();
+        let mut values = Vec::new();
+        for (f, feature) in profile.features.iter().enumerate() {
+            if feature.reporter == ReporterKind::Rarity {
+                values.extend(self.rows.iter().map(|r| (f, r.values[f].as_str())));
+            }
+        }
+        actors.sort_unstable();
+        actors.dedup();
+        values.sort_unstable();
+        values.dedup();
+        (actors, values)
+    }
+}
+
 /// One matched message, its values extracted.
+#[derive(Clone, Debug)]
 struct Extracted {
     message: usize,
     actor: String,
@@ -306,10 +349,13 @@ impl ModelState {
         }
     }
 
-    /// Pulls the actor, time and feature values out of the matched messages.
-    fn extract(&self, profile: &Profile, batch: &[Message], out: &mut Outcome) -> Vec<Extracted> {
+    /// Pulls the actor, time and feature values out of the matched messages of `batch`, whose
+    /// first message is message `offset` of the whole batch.
+    fn extract(profile: &Profile, batch: &[Message], offset: usize) -> Extraction {
+        let mut out = Extraction::default();
         let mut rows = Vec::new();
         for (i, m) in batch.iter().enumerate() {
+            let i = i + offset;
             if !profile.matches(&m.data) {
                 continue;
             }
@@ -372,7 +418,8 @@ impl ModelState {
             }
             rows.push(Extracted { message: i, actor, time, values });
         }
-        rows
+        out.rows = rows;
+        out
     }
 
     /// Scores a batch and learns from it. Messages the profile does not match are ignored;
@@ -389,9 +436,20 @@ impl ModelState {
         batch: &[Message],
         deltas: bool,
     ) -> Outcome {
+        self.score_extracted(profile, Extraction::of(profile, batch, 0), deltas)
+    }
+
+    /// Scores what [`Extraction::of`] pulled out of a batch, and learns from it: the second
+    /// half of [`score_batch_with`](Self::score_batch_with), the half that needs the state.
+    pub fn score_extracted(
+        &mut self,
+        profile: &Profile,
+        extraction: Extraction,
+        deltas: bool,
+    ) -> Outcome {
         let want_deltas = deltas;
-        let mut out = Outcome::default();
-        let rows = self.extract(profile, batch, &mut out);
+        let Extraction { matched, skipped, rows } = extraction;
+        let mut out = Outcome { matched, skipped, ..Outcome::default() };
         let n = profile.features.len();
         // Each row's actor, created at its first sighting; `learning` holds while the row is
         // within the actor's learning period.

@@ -99,7 +99,12 @@ impl Keys {
         if self.lengths & (1 << key.len().min(63)) == 0 {
             return None;
         }
-        self.names.iter().position(|n| n == key)
+        // Keys are short: compare lengths and first bytes before the bytes themselves.
+        let k = key.as_bytes();
+        self.names.iter().position(|n| {
+            let n = n.as_bytes();
+            n.len() == k.len() && n.first() == k.first() && n.last() == k.last() && n == k
+        })
     }
 }
 
@@ -215,16 +220,25 @@ fn walk<'a, 'k>(mut at: &'a Value, keys: impl Iterator<Item = &'k str>) -> Optio
 pub fn canonical(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
-        // The common case, a string serde_json writes as is between quotes, without its
-        // formatter.
-        Some(Value::String(s)) if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
-            let mut out = String::with_capacity(s.len() + 2);
+        Some(v) => {
+            let mut out = String::new();
+            push_canonical(&mut out, v);
+            out
+        }
+    }
+}
+
+/// Appends a value's JSON text. The common case, a string serde_json writes as is between
+/// quotes, skips its formatter.
+fn push_canonical(out: &mut String, v: &Value) {
+    match v {
+        Value::String(s) if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
+            out.reserve(s.len() + 2);
             out.push('"');
             out.push_str(s);
             out.push('"');
-            out
         }
-        Some(v) => v.to_string(),
+        v => out.push_str(&v.to_string()),
     }
 }
 
@@ -238,7 +252,7 @@ pub fn canonical_multi<F: Fields + ?Sized>(message: &F, paths: &[FieldPath]) -> 
         }
         match p.get(message) {
             None => out.push_str("null"),
-            Some(v) => out.push_str(&v.to_string()),
+            Some(v) => push_canonical(&mut out, v),
         }
     }
     out.push(']');
@@ -277,5 +291,8 @@ mod tests {
         let paths =
             [FieldPath::dotted("greeting"), FieldPath::dotted("nope"), FieldPath::dotted("n")];
         assert_eq!(canonical_multi(&m, &paths), r#"["hello",null,5]"#);
+        let odd = json!({"a": "x\"y", "b": [1.5, {"k": "\u{7}"}]});
+        let both = [FieldPath::dotted("a"), FieldPath::dotted("b")];
+        assert_eq!(canonical_multi(&odd, &both), json!([odd["a"], odd["b"]]).to_string());
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use crest_profile::config::{Profile, parse_duration};
-use crest_profile::model::{Message, ModelState};
+use crest_profile::model::{Extraction, Message, ModelState};
 use crest_profile::value::{Doc, Keys, Projected};
 use crest_profile_store::ProfileStore;
 use crest_sources::KeyScanner;
@@ -62,9 +62,14 @@ pub(crate) struct CollectOptions {
 struct Batch {
     /// The messages that parsed.
     messages: Vec<Message>,
+    /// What each profile takes from them, in the profiles' order.
+    extractions: Vec<Extraction>,
     /// How many malformed ones were skipped.
     invalid: u64,
 }
+
+/// Messages are extracted for the profiles this many at a time, on all cores.
+const EXTRACT_CHUNK: usize = 512;
 
 /// Runs the pipeline until every source ends or a stop is asked for.
 pub(crate) fn run(
@@ -103,6 +108,7 @@ pub(crate) fn run(
     drop(tx);
     let keys = Arc::new(Keys::new(profiles.iter().flat_map(Profile::top_keys)));
     let batcher = Batcher {
+        profiles,
         scanner: KeyScanner::new(keys.names()),
         keys,
         queue_size,
@@ -129,8 +135,10 @@ pub(crate) fn run(
     Ok(run.tally)
 }
 
-/// The first stage: forms batches from the sources' entries and parses them.
-struct Batcher {
+/// The first stage: forms batches from the sources' entries, parses them and extracts what
+/// each profile reads (none of which depends on the models' state).
+struct Batcher<'a> {
+    profiles: &'a [Profile],
     /// The top-level keys the profiles read, and the scanner that pulls them out of a line.
     keys: Arc<Keys>,
     scanner: KeyScanner,
@@ -141,7 +149,7 @@ struct Batcher {
     stop: Arc<AtomicBool>,
 }
 
-impl Batcher {
+impl Batcher<'_> {
     /// Batches until every source ends; the error of a failing source (after its messages are
     /// batched), or of a malformed message the user did not ask to skip.
     fn run(
@@ -261,7 +269,20 @@ impl Batcher {
                 Err(e) => bail!("{e} (use --skip-invalid to skip and count such records)"),
             }
         }
-        Ok(Batch { messages, invalid })
+        let parts: Vec<Vec<Extraction>> = messages
+            .par_chunks(EXTRACT_CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| {
+                self.profiles.iter().map(|p| Extraction::of(p, chunk, c * EXTRACT_CHUNK)).collect()
+            })
+            .collect();
+        let mut extractions: Vec<Extraction> = vec![Extraction::default(); self.profiles.len()];
+        for part in parts {
+            for (all, e) in extractions.iter_mut().zip(part) {
+                all.append(e);
+            }
+        }
+        Ok(Batch { messages, extractions, invalid })
     }
 }
 
@@ -276,7 +297,7 @@ struct Running<'a> {
 
 impl Running<'_> {
     fn process(&mut self, batch: Batch) -> anyhow::Result<()> {
-        let Batch { messages, invalid } = batch;
+        let Batch { messages, extractions, invalid } = batch;
         self.tally.invalid += invalid;
         self.tally.batches += 1;
         self.tally.messages += messages.len() as u64 + invalid;
@@ -285,11 +306,10 @@ impl Running<'_> {
         }
         let shared = self.store.shared();
         if shared {
-            for (profile, state) in self.profiles.iter().zip(&mut self.states) {
-                let (actors, values) = crest_profile::model::touched(profile, &messages);
-                let actors: Vec<&str> = actors.iter().map(String::as_str).collect();
-                let values: Vec<(usize, &str)> =
-                    values.iter().map(|(f, v)| (*f, v.as_str())).collect();
+            for ((profile, state), e) in
+                self.profiles.iter().zip(&mut self.states).zip(&extractions)
+            {
+                let (actors, values) = e.touched(profile);
                 self.store
                     .load(profile, state, &actors, &values)
                     .with_context(|| format!("profile '{}': cannot load actors", profile.name))?;
@@ -301,7 +321,8 @@ impl Running<'_> {
             .states
             .par_iter_mut()
             .zip(self.profiles.par_iter())
-            .map(|(state, profile)| state.score_batch_with(profile, &messages, shared))
+            .zip(extractions.into_par_iter())
+            .map(|((state, profile), e)| state.score_extracted(profile, e, shared))
             .collect();
         for (i, (profile, out)) in self.profiles.iter().zip(outcomes).enumerate() {
             if let Some(s) = out.skipped.first()

@@ -41,7 +41,7 @@ pub(crate) enum Payload {
 /// Decoded documents are sent this many at a time.
 const VALUES_PER_ENTRY: usize = 1024;
 /// A block of lines is sent once it holds this many bytes (or the input pauses).
-const BLOCK_BYTES: usize = 256 << 10;
+const BLOCK_BYTES: usize = 64 << 10;
 
 /// What a source sends to the pipeline.
 pub(crate) enum Entry {
@@ -249,6 +249,7 @@ fn read_lines(
     tx: &SyncSender<Entry>,
     stop: &AtomicBool,
 ) -> anyhow::Result<bool> {
+    // One buffer for the whole input: a block copies its lines out of it.
     let mut pending: Vec<u8> = Vec::with_capacity(BLOCK_BYTES * 2);
     let mut line_no = 0u64;
     loop {
@@ -258,29 +259,21 @@ fn read_lines(
         // A short read means the input has nothing more for now (a pipe, a growing file): what
         // is whole goes on at once rather than waiting for a full block.
         let paused = buf.len() < BLOCK_BYTES;
+        let n = buf.len().min(BLOCK_BYTES);
+        pending.extend_from_slice(&buf[..n]);
+        r.consume(n);
         // Whole lines only; the rest waits for more input (or the end).
         let take = if eof {
             pending.len()
         } else {
-            let n = buf.len();
-            match memchr::memrchr(b'\n', buf) {
-                Some(i) => {
-                    pending.extend_from_slice(&buf[..=i]);
-                    r.consume(i + 1);
-                }
-                None => {
-                    pending.extend_from_slice(buf);
-                    r.consume(n);
-                }
-            }
             match memchr::memrchr(b'\n', &pending) {
                 Some(i) if pending.len() >= BLOCK_BYTES || paused => i + 1,
                 _ => 0,
             }
         };
         if take > 0 {
-            let rest = pending.split_off(take);
-            let block = block_of(name, std::mem::replace(&mut pending, rest), &mut line_no)?;
+            let block = block_of(name, &pending[..take], &mut line_no)?;
+            pending.drain(..take);
             if stop.load(Ordering::Relaxed) {
                 return Ok(false);
             }
@@ -297,10 +290,9 @@ fn read_lines(
 }
 
 /// The block of `bytes` (whole lines), numbering its lines after `line_no`.
-fn block_of(name: &Arc<str>, bytes: Vec<u8>, line_no: &mut u64) -> anyhow::Result<Block> {
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let bytes = e.as_bytes();
+fn block_of(name: &Arc<str>, bytes: &[u8], line_no: &mut u64) -> anyhow::Result<Block> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
         let line = *line_no + 1 + memchr::memchr_iter(b'\n', &bytes[..at]).count() as u64;
         let column = at - memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1) + 1;
         anyhow!("{name}: line {line}, column {column}: invalid UTF-8")
