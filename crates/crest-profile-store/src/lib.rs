@@ -83,9 +83,16 @@ pub struct Counts {
 }
 
 /// The operations `crest profile` needs of a store.
-pub trait ProfileStore {
+pub trait ProfileStore: Send {
     /// The backend's name for messages: `embedded` or `postgres`.
     fn kind(&self) -> &'static str;
+
+    /// Another handle on the same store for a second thread (PostgreSQL: another connection),
+    /// so that profiles can be loaded and committed side by side; `None` when the backend has
+    /// no use for one (the embedded store commits to memory).
+    fn fork(&self) -> Result<Option<Box<dyn ProfileStore>>, StoreError> {
+        Ok(None)
+    }
 
     /// Whether other processes may write the same profiles: the caller then calls
     /// [`load`](Self::load) before scoring every batch instead of trusting what it holds.

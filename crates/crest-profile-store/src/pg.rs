@@ -310,6 +310,8 @@ struct Cache {
 /// A profile store on PostgreSQL, in one schema, shared by any number of processes.
 pub struct PgStore {
     client: Client,
+    /// The connection string, for [`ProfileStore::fork`].
+    url: String,
     schema: String,
     /// Profile name → ids, learned on first use.
     profiles: HashMap<String, Ids>,
@@ -452,6 +454,7 @@ impl PgStore {
             .map_err(pg(format!("setting search_path to schema '{schema}'")))?;
         let mut store = PgStore {
             client,
+            url: url.to_string(),
             schema: schema.to_string(),
             profiles: HashMap::new(),
             caches: HashMap::new(),
@@ -605,6 +608,10 @@ impl ProfileStore for PgStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn fork(&self) -> Result<Option<Box<dyn ProfileStore>>, StoreError> {
+        Ok(Some(Box::new(PgStore::connect(&self.url, &self.schema)?)))
     }
 
     fn open(&mut self, profile: &Profile) -> Result<ModelState, StoreError> {

@@ -21,6 +21,72 @@ fn example(name: &str) -> String {
     workspace_root().join("examples").join(name).display().to_string()
 }
 
+/// The bundled authentication logs into PostgreSQL (a connection per profile) give the same
+/// counts, events and profiles as into the embedded store.
+#[test]
+fn postgres_collect_matches_embedded() {
+    const URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5";
+    let mut admin = match postgres::Client::connect(URL, postgres::NoTls) {
+        Ok(c) => c,
+        Err(e) if !crest_testing::services_required() => {
+            eprintln!("SKIPPED postgres_collect_matches_embedded: no PostgreSQL ({e})");
+            return;
+        }
+        Err(e) => panic!("CREST_TEST_SERVICES=1 but PostgreSQL is unreachable: {e}"),
+    };
+    let schema = format!("crest_cli_{}", std::process::id());
+    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    admin.batch_execute(&drop).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = example("auth.toml");
+    let data = dir.join("state").display().to_string();
+    let pg = ["--store", "postgres", "--url", URL, "--schema", &schema];
+    // Small batches: many commits, each profile on its own connection.
+    let collect = ["profile", "collect", "-c", &cfg, "--data-dir", &data, "--batch-size", "700"];
+    let tally = |err: &str| -> Vec<String> {
+        err.lines().filter(|l| l.starts_with("  ")).map(str::to_string).collect()
+    };
+    let (_, embedded) = run(dir, &collect);
+    let (_, on_pg) = run(dir, &[&collect[..], &pg[..]].concat());
+    assert!(on_pg.contains("into the postgres store"), "{on_pg}");
+    assert_eq!(tally(&on_pg), tally(&embedded));
+    assert_eq!(tally(&on_pg).len(), 2, "{on_pg}");
+    let show = ["profile", "show", "-c", &cfg, "--data-dir", &data, "u019", "--format", "json"];
+    let profiles = |out: &str| -> Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> {
+        let doc: serde_json::Value = serde_json::from_str(out).unwrap();
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["features"].clone(), p["events"].clone(), p["anomalies"].clone()))
+            .collect()
+    };
+    let (a, _) = run(dir, &show);
+    let (b, _) = run(dir, &[&show[..], &pg[..]].concat());
+    // Decayed counts: PostgreSQL decays with its own float arithmetic, equal to ~1e-15.
+    fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value::{Array, Number, Object};
+        match (a, b) {
+            (Number(x), Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                (x - y).abs() <= 1e-9 * x.abs().max(1.0)
+            }
+            (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| close(x, y)),
+            (Object(x), Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+    let (a, b) = (profiles(&a), profiles(&b));
+    assert_eq!(a.len(), 2);
+    for (x, y) in a.iter().zip(&b) {
+        assert!(close(&x.0, &y.0), "features differ:\n{:?}\n{:?}", x.0, y.0);
+        assert_eq!((&x.1, &x.2), (&y.1, &y.2));
+    }
+    admin.batch_execute(&drop).unwrap();
+}
+
 /// ScryWarden's README heartbeat, end to end with `--once`: three events on the first batch,
 /// none after, and three malicious anomalies after investigate, as in
 /// `shared/data/profiles/`.

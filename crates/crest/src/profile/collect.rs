@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use crest_profile::config::{Profile, parse_duration};
-use crest_profile::model::{Extraction, Message, ModelState};
+use crest_profile::model::{Extraction, Message, ModelState, Outcome};
 use crest_profile::value::{Doc, Keys, Projected};
 use crest_profile_store::ProfileStore;
 use crest_sources::KeyScanner;
@@ -84,24 +84,31 @@ pub(crate) fn run(
     if settings.sources.is_empty() {
         bail!("no source: give input files, or add a [[source]] to the config");
     }
-    let mut states = Vec::with_capacity(profiles.len());
-    for p in profiles {
-        states.push(
-            store
-                .open(p)
-                .with_context(|| format!("profile '{}': cannot open the store", p.name))?,
-        );
+    let mut forks = Vec::new();
+    for _ in 1..profiles.len() {
+        match store.fork().context("cannot open another connection to the store")? {
+            Some(f) => forks.push(f),
+            None => break,
+        }
     }
     let mut run = Running {
         profiles,
-        states,
+        states: Vec::with_capacity(profiles.len()),
         store,
+        forks,
         tally: Tally {
             profiles: profiles.iter().map(|p| (p.name.clone(), [0; 5])).collect(),
             ..Default::default()
         },
         skip_invalid: opts.skip_invalid,
     };
+    for (i, p) in profiles.iter().enumerate() {
+        let state = run
+            .store_of(i)
+            .open(p)
+            .with_context(|| format!("profile '{}': cannot open the store", p.name))?;
+        run.states.push(state);
+    }
     // Entries hold up to a block of messages each: a few in flight keep every core busy.
     let (tx, rx) = sync_channel::<Entry>(16);
     let (active, simulated) = source::start(&settings.sources, &tx, &opts.stop)?;
@@ -128,8 +135,14 @@ pub(crate) fn run(
         scored.map(|()| batched)
     })?;
     // Everything read is processed, even on a stop or a failing source.
-    for (p, state) in run.profiles.iter().zip(&run.states) {
-        run.store.flush(p, state).with_context(|| format!("profile '{}': cannot save", p.name))?;
+    for (i, p) in run.profiles.iter().enumerate() {
+        let state = &run.states[i];
+        let store: &mut dyn ProfileStore = match i.checked_sub(1).and_then(|f| run.forks.get_mut(f))
+        {
+            Some(fork) => fork.as_mut(),
+            None => &mut *run.store,
+        };
+        store.flush(p, state).with_context(|| format!("profile '{}': cannot save", p.name))?;
     }
     batched?;
     Ok(run.tally)
@@ -291,11 +304,22 @@ struct Running<'a> {
     profiles: &'a [Profile],
     states: Vec<ModelState>,
     store: &'a mut dyn ProfileStore,
+    /// Handles for profiles 1, 2 … when the store has them (PostgreSQL: a connection per
+    /// profile, so that profiles load and commit side by side); empty otherwise.
+    forks: Vec<Box<dyn ProfileStore>>,
     tally: Tally,
     skip_invalid: bool,
 }
 
 impl Running<'_> {
+    /// The store profile `i` is loaded from and committed to.
+    fn store_of(&mut self, i: usize) -> &mut dyn ProfileStore {
+        match i.checked_sub(1).and_then(|f| self.forks.get_mut(f)) {
+            Some(fork) => fork.as_mut(),
+            None => &mut *self.store,
+        }
+    }
+
     fn process(&mut self, batch: Batch) -> anyhow::Result<()> {
         let Batch { messages, extractions, invalid } = batch;
         self.tally.invalid += invalid;
@@ -305,41 +329,62 @@ impl Running<'_> {
             return Ok(());
         }
         let shared = self.store.shared();
-        if shared {
-            for ((profile, state), e) in
-                self.profiles.iter().zip(&mut self.states).zip(&extractions)
-            {
-                let (actors, values) = e.touched(profile);
-                self.store
-                    .load(profile, state, &actors, &values)
-                    .with_context(|| format!("profile '{}': cannot load actors", profile.name))?;
+        let (batch_no, skip_invalid) = (self.tally.batches, self.skip_invalid);
+        let outcomes: Vec<anyhow::Result<Outcome>> = if !self.forks.is_empty() {
+            // A connection per profile: each loads, scores and commits on its own core.
+            let mut stores: Vec<&mut dyn ProfileStore> = vec![&mut *self.store];
+            for f in &mut self.forks {
+                stores.push(f.as_mut());
             }
-        }
-        // Profiles are independent: each scores on its own core. The embedded store keeps the
-        // whole state, so only a shared one needs the count changes.
-        let outcomes: Vec<_> = self
-            .states
-            .par_iter_mut()
-            .zip(self.profiles.par_iter())
-            .zip(extractions.into_par_iter())
-            .map(|((state, profile), e)| state.score_extracted(profile, e, shared))
-            .collect();
-        for (i, (profile, out)) in self.profiles.iter().zip(outcomes).enumerate() {
-            if let Some(s) = out.skipped.first()
-                && !self.skip_invalid
-            {
-                bail!(
-                    "profile '{}': message {} of batch {}: field '{}': {} (use --skip-invalid to skip and count such messages)",
-                    profile.name,
-                    s.message + 1,
-                    self.tally.batches,
-                    s.field,
-                    s.reason
-                );
+            stores
+                .into_par_iter()
+                .zip(self.states.par_iter_mut())
+                .zip(self.profiles.par_iter())
+                .zip(extractions.into_par_iter())
+                .map(|(((store, state), profile), e)| {
+                    let (actors, values) = e.touched(profile);
+                    store.load(profile, state, &actors, &values).with_context(|| {
+                        format!("profile '{}': cannot load actors", profile.name)
+                    })?;
+                    let out = state.score_extracted(profile, e, shared);
+                    usable(profile, &out, batch_no, skip_invalid)?;
+                    store.commit(profile, &messages, &out).with_context(|| {
+                        format!("profile '{}': cannot write the batch", profile.name)
+                    })?;
+                    Ok(out)
+                })
+                .collect()
+        } else {
+            if shared {
+                for (i, e) in extractions.iter().enumerate() {
+                    let (profile, state) = (&self.profiles[i], &mut self.states[i]);
+                    let (actors, values) = e.touched(profile);
+                    self.store.load(profile, state, &actors, &values).with_context(|| {
+                        format!("profile '{}': cannot load actors", profile.name)
+                    })?;
+                }
             }
-            self.store
-                .commit(profile, &messages, &out)
-                .with_context(|| format!("profile '{}': cannot write the batch", profile.name))?;
+            // Profiles are independent: each scores on its own core. The embedded store keeps
+            // the whole state, so only a shared one needs the count changes.
+            let scored: Vec<Outcome> = self
+                .states
+                .par_iter_mut()
+                .zip(self.profiles.par_iter())
+                .zip(extractions.into_par_iter())
+                .map(|((state, profile), e)| state.score_extracted(profile, e, shared))
+                .collect();
+            let mut outcomes = Vec::with_capacity(scored.len());
+            for (profile, out) in self.profiles.iter().zip(scored) {
+                usable(profile, &out, batch_no, skip_invalid)?;
+                self.store.commit(profile, &messages, &out).with_context(|| {
+                    format!("profile '{}': cannot write the batch", profile.name)
+                })?;
+                outcomes.push(Ok(out));
+            }
+            outcomes
+        };
+        for (i, out) in outcomes.into_iter().enumerate() {
+            let out = out?;
             let t = &mut self.tally.profiles[i].1;
             t[0] += out.matched as u64;
             t[1] += out.events.len() as u64;
@@ -349,5 +394,19 @@ impl Running<'_> {
         }
         tracing::debug!("batch {}: {} messages", self.tally.batches, messages.len());
         Ok(())
+    }
+}
+
+/// An error for the first message a profile could not use, unless the user asked to skip them.
+fn usable(profile: &Profile, out: &Outcome, batch: u64, skip_invalid: bool) -> anyhow::Result<()> {
+    match out.skipped.first() {
+        Some(s) if !skip_invalid => bail!(
+            "profile '{}': message {} of batch {batch}: field '{}': {} (use --skip-invalid to skip and count such messages)",
+            profile.name,
+            s.message + 1,
+            s.field,
+            s.reason
+        ),
+        _ => Ok(()),
     }
 }
