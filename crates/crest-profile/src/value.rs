@@ -46,7 +46,7 @@ impl Fields for Doc {
     fn field(&self, key: &str) -> Option<&Value> {
         match self {
             Doc::Whole(v) => v.field(key),
-            Doc::Projected(p) => p.keys.slot(key).and_then(|i| p.values[i].as_ref()),
+            Doc::Projected(p) => p.keys.slot(key).and_then(|i| p.get(i)),
         }
     }
 }
@@ -112,16 +112,25 @@ impl Keys {
 #[derive(Clone, Debug)]
 pub struct Projected {
     keys: Arc<Keys>,
-    values: Vec<Option<Value>>,
+    values: Vec<Slot>,
     /// The message is `text[span]` (a block of lines shared by many messages).
     text: Arc<str>,
     span: std::ops::Range<usize>,
 }
 
+/// One projected field. Strings are decoded when first read: a message matches one profile
+/// of several, and the others' fields are never looked at.
+#[derive(Clone, Debug)]
+enum Slot {
+    Missing,
+    Value(Value),
+    Str { start: u32, end: u32, escaped: bool, decoded: std::sync::OnceLock<Value> },
+}
+
 impl Projected {
     /// The projection of the message `text[span]`, whose values a scanner found (`raw[i]` for
-    /// `keys.names()[i]`). Fails only for what JSON allows and serde_json does not: numbers
-    /// beyond `f64`, nesting deeper than 128.
+    /// `keys.names()[i]`) in `text[span]`. Fails only for what JSON allows and serde_json does
+    /// not: numbers beyond `f64`, nesting deeper than 128.
     pub fn new(
         keys: Arc<Keys>,
         raw: &[Option<RawValue<'_>>],
@@ -131,11 +140,40 @@ impl Projected {
         let mut values = Vec::with_capacity(raw.len());
         for (r, key) in raw.iter().zip(keys.names()) {
             values.push(match r {
-                None => None,
-                Some(r) => Some(to_value(r).map_err(|e| format!("field '{key}': {e}"))?),
+                None => Slot::Missing,
+                Some(r) => match r.kind() {
+                    RawKind::Str { escaped } => {
+                        let start = r.raw().as_ptr() as usize - text.as_ptr() as usize;
+                        let end = start + r.raw().len();
+                        match (u32::try_from(start), u32::try_from(end)) {
+                            (Ok(start), Ok(end))
+                                if text.as_bytes().get(start as usize..end as usize)
+                                    == Some(r.raw()) =>
+                            {
+                                Slot::Str { start, end, escaped, decoded: Default::default() }
+                            }
+                            _ => Slot::Value(Value::String(
+                                r.as_str().unwrap_or_default().into_owned(),
+                            )),
+                        }
+                    }
+                    _ => Slot::Value(to_value(r).map_err(|e| format!("field '{key}': {e}"))?),
+                },
             });
         }
         Ok(Projected { keys, values, text, span })
+    }
+
+    fn get(&self, slot: usize) -> Option<&Value> {
+        match &self.values[slot] {
+            Slot::Missing => None,
+            Slot::Value(v) => Some(v),
+            Slot::Str { start, end, escaped, decoded } => Some(decoded.get_or_init(|| {
+                let raw = &self.text.as_bytes()[*start as usize..*end as usize];
+                let kind = RawKind::Str { escaped: *escaped };
+                Value::String(RawValue::new(kind, raw).as_str().unwrap_or_default().into_owned())
+            })),
+        }
     }
 }
 
