@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crest_profile::config::{Expect, FeatureSpec, Profile, ProfileSpec, ReporterKind};
-use crest_profile::model::{Message, ModelState};
+use crest_profile::model::{Extraction, Message, ModelState};
 use crest_profile_store::{PgStore, ProfileStore};
 use crest_testing::actors::{ActorLogSpec, actor_logs};
 use postgres::{Client, NoTls};
@@ -97,12 +97,11 @@ fn run(schema: &str, messages: &[Message], batch: usize) -> Tally {
         t.batches += 1;
         for (profile, state) in profiles.iter().zip(&mut states) {
             let start = Instant::now();
-            let (actors, values) = crest_profile::model::touched(profile, b);
-            let actors: Vec<&str> = actors.iter().map(String::as_str).collect();
-            let values: Vec<(usize, &str)> = values.iter().map(|(f, v)| (*f, v.as_str())).collect();
+            let extraction = Extraction::of(profile, b, 0);
+            let (actors, values) = extraction.touched(profile);
             store.load(profile, state, &actors, &values).expect("load");
             let loaded = Instant::now();
-            let out = state.score_batch(profile, b);
+            let out = state.score_extracted(profile, extraction, true);
             let scored = Instant::now();
             store.commit(profile, b, &out).expect("commit");
             t.load += loaded - start;

@@ -882,29 +882,3 @@ fn instant(v: &Value) -> Option<i64> {
     }
     .or_else(|| crest_core::time::parse_instant_text(&plain(v)))
 }
-
-/// The actors a batch names and the values its rarity features take, sorted: what a store
-/// shared with other writers must load before the batch is scored.
-pub fn touched(profile: &Profile, batch: &[Message]) -> (Vec<String>, Vec<(usize, String)>) {
-    let mut actors = Vec::new();
-    let mut values = Vec::new();
-    for m in batch.iter().filter(|m| profile.matches(&m.data)) {
-        if let Some(Value::String(a)) = profile.actor.get(&m.data) {
-            actors.push(a.clone());
-        }
-        for (f, feature) in profile.features.iter().enumerate() {
-            if feature.reporter == ReporterKind::Rarity {
-                match &feature.extract {
-                    Extract::Single(p) => values.push((f, canonical(p.get(&m.data)))),
-                    Extract::Multi(ps) => values.push((f, canonical_multi(&m.data, ps))),
-                    Extract::Time => {}
-                }
-            }
-        }
-    }
-    actors.sort_unstable();
-    actors.dedup();
-    values.sort_unstable();
-    values.dedup();
-    (actors, values)
-}

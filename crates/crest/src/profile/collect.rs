@@ -103,8 +103,7 @@ pub(crate) fn run(
         skip_invalid: opts.skip_invalid,
     };
     for (i, p) in profiles.iter().enumerate() {
-        let state = run
-            .store_of(i)
+        let state = store_for(&mut *run.store, &mut run.forks, i)
             .open(p)
             .with_context(|| format!("profile '{}': cannot open the store", p.name))?;
         run.states.push(state);
@@ -135,14 +134,10 @@ pub(crate) fn run(
         scored.map(|()| batched)
     })?;
     // Everything read is processed, even on a stop or a failing source.
-    for (i, p) in run.profiles.iter().enumerate() {
-        let state = &run.states[i];
-        let store: &mut dyn ProfileStore = match i.checked_sub(1).and_then(|f| run.forks.get_mut(f))
-        {
-            Some(fork) => fork.as_mut(),
-            None => &mut *run.store,
-        };
-        store.flush(p, state).with_context(|| format!("profile '{}': cannot save", p.name))?;
+    for (i, (p, state)) in run.profiles.iter().zip(&run.states).enumerate() {
+        store_for(&mut *run.store, &mut run.forks, i)
+            .flush(p, state)
+            .with_context(|| format!("profile '{}': cannot save", p.name))?;
     }
     batched?;
     Ok(run.tally)
@@ -312,14 +307,6 @@ struct Running<'a> {
 }
 
 impl Running<'_> {
-    /// The store profile `i` is loaded from and committed to.
-    fn store_of(&mut self, i: usize) -> &mut dyn ProfileStore {
-        match i.checked_sub(1).and_then(|f| self.forks.get_mut(f)) {
-            Some(fork) => fork.as_mut(),
-            None => &mut *self.store,
-        }
-    }
-
     fn process(&mut self, batch: Batch) -> anyhow::Result<()> {
         let Batch { messages, extractions, invalid } = batch;
         self.tally.invalid += invalid;
@@ -394,6 +381,19 @@ impl Running<'_> {
         }
         tracing::debug!("batch {}: {} messages", self.tally.batches, messages.len());
         Ok(())
+    }
+}
+
+/// The store profile `i` is opened on, loaded from, committed to and flushed to: its own fork
+/// when there are forks, else the one store.
+fn store_for<'s>(
+    store: &'s mut dyn ProfileStore,
+    forks: &'s mut [Box<dyn ProfileStore>],
+    i: usize,
+) -> &'s mut dyn ProfileStore {
+    match i.checked_sub(1).and_then(|f| forks.get_mut(f)) {
+        Some(fork) => fork.as_mut(),
+        None => store,
     }
 }
 
