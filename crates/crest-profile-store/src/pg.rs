@@ -760,8 +760,10 @@ impl ProfileStore for PgStore {
         let s_events = self.statement(INSERT_EVENTS, &ctx("events"))?;
         let s_anomalies = self.statement(INSERT_ANOMALIES, &ctx("events"))?;
         let s_bump = self.statement(BUMP_SEQ, &ctx("sequence"))?;
-        let cache = self.caches.entry(profile.name.clone()).or_default();
-        let actor_ids = &mut cache.ids;
+        let known = &self.caches.entry(profile.name.clone()).or_default().ids;
+        // Ids learned in this transaction join the cache only once it commits (a rolled-back
+        // actor row has no id).
+        let mut actor_ids: HashMap<String, i64> = HashMap::new();
         let mut tx = self.client.transaction().map_err(pg(ctx("begin")))?;
 
         // (0) The profile's sequence: taken first, its lock orders concurrent commits.
@@ -783,7 +785,7 @@ impl ProfileStore for PgStore {
                 .map_err(pg(ctx("upserting actors")))?;
         }
         let unknown: Vec<&str> =
-            names.iter().copied().filter(|n| !actor_ids.contains_key(*n)).collect();
+            names.iter().copied().filter(|n| !known.contains_key(*n)).collect();
         if !unknown.is_empty() {
             for row in tx
                 .query(&s_actor_ids, &[&ids.profile, &unknown])
@@ -795,8 +797,11 @@ impl ProfileStore for PgStore {
                 );
             }
         }
-        let missing: Vec<&str> =
-            names.iter().copied().filter(|n| !actor_ids.contains_key(*n)).collect();
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !known.contains_key(*n) && !actor_ids.contains_key(*n))
+            .collect();
         if !missing.is_empty() {
             let times: Vec<i64> = missing.iter().map(|n| named[n]).collect();
             tx.execute(INSERT_MISSING_ACTORS, &[&ids.profile, &missing, &times])
@@ -812,9 +817,11 @@ impl ProfileStore for PgStore {
             }
         }
         let actor_id = |name: &str| {
-            actor_ids.get(name).copied().ok_or_else(|| StoreError::Mismatch {
-                profile: profile.name.clone(),
-                reason: format!("actor '{name}' could not be stored"),
+            known.get(name).or_else(|| actor_ids.get(name)).copied().ok_or_else(|| {
+                StoreError::Mismatch {
+                    profile: profile.name.clone(),
+                    reason: format!("actor '{name}' could not be stored"),
+                }
             })
         };
 
@@ -896,6 +903,7 @@ impl ProfileStore for PgStore {
         // The state saw this batch on top of what it loaded: still what is stored only if no
         // other writer committed since it loaded.
         let cache = self.caches.entry(profile.name.clone()).or_default();
+        cache.ids.extend(actor_ids);
         if cache.seq == Some(seq - 1) {
             cache.seq = Some(seq);
             cache.actors.extend(outcome.new_actors.iter().map(|(a, _)| a.clone()));
