@@ -264,7 +264,74 @@ impl Extraction {
     /// The extraction of `batch`, whose first message is message `offset` of the whole batch
     /// (0 unless `batch` is a part of it).
     pub fn of(profile: &Profile, batch: &[Message], offset: usize) -> Extraction {
-        ModelState::extract(profile, batch, offset)
+        let mut out = Extraction::default();
+        let mut rows = Vec::new();
+        for (i, m) in batch.iter().enumerate() {
+            let i = i + offset;
+            if !profile.matches(&m.data) {
+                continue;
+            }
+            out.matched += 1;
+            let skip =
+                |field: &str, reason: String| Skip { message: i, field: field.to_string(), reason };
+            let actor = match profile.actor.get(&m.data) {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => {
+                    out.skipped.push(skip(
+                        &profile.actor.display(),
+                        format!("the actor must be a string, got {other}"),
+                    ));
+                    continue;
+                }
+                None => {
+                    out.skipped.push(skip(&profile.actor.display(), "missing actor".into()));
+                    continue;
+                }
+            };
+            let time = match &profile.time {
+                None => m.arrival_us,
+                Some(p) => match p.get(&m.data).and_then(instant) {
+                    Some(t) => t,
+                    None => {
+                        let got = p.get(&m.data).map_or("nothing".to_string(), |v| v.to_string());
+                        out.skipped.push(skip(&p.display(), format!("not a time: {got}")));
+                        continue;
+                    }
+                },
+            };
+            let mut values = Vec::with_capacity(profile.features.len());
+            let mut bad = None;
+            for f in &profile.features {
+                let v = match (&f.extract, f.reporter) {
+                    (Extract::Time, ReporterKind::Hour) => {
+                        time.div_euclid(3_600_000_000).rem_euclid(24).to_string()
+                    }
+                    (Extract::Time, _) => {
+                        (time.div_euclid(86_400_000_000) + 3).rem_euclid(7).to_string()
+                    }
+                    (Extract::Single(p), ReporterKind::Numeric) => match p.get(&m.data) {
+                        None | Some(Value::Null) => String::new(),
+                        Some(v) => match number(v) {
+                            Some(x) => bin_of(x).to_string(),
+                            None => {
+                                bad = Some(skip(&p.display(), format!("not a number: {v}")));
+                                break;
+                            }
+                        },
+                    },
+                    (Extract::Single(p), _) => canonical(p.get(&m.data)),
+                    (Extract::Multi(ps), _) => canonical_multi(&m.data, ps),
+                };
+                values.push(v);
+            }
+            if let Some(b) = bad {
+                out.skipped.push(b);
+                continue;
+            }
+            rows.push(Extracted { message: i, actor, time, values });
+        }
+        out.rows = rows;
+        out
     }
 
     /// Appends the extraction of the part of the batch that follows this one's.
@@ -347,79 +414,6 @@ impl ModelState {
         for a in actors {
             self.actors.remove(*a);
         }
-    }
-
-    /// Pulls the actor, time and feature values out of the matched messages of `batch`, whose
-    /// first message is message `offset` of the whole batch.
-    fn extract(profile: &Profile, batch: &[Message], offset: usize) -> Extraction {
-        let mut out = Extraction::default();
-        let mut rows = Vec::new();
-        for (i, m) in batch.iter().enumerate() {
-            let i = i + offset;
-            if !profile.matches(&m.data) {
-                continue;
-            }
-            out.matched += 1;
-            let skip =
-                |field: &str, reason: String| Skip { message: i, field: field.to_string(), reason };
-            let actor = match profile.actor.get(&m.data) {
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => {
-                    out.skipped.push(skip(
-                        &profile.actor.display(),
-                        format!("the actor must be a string, got {other}"),
-                    ));
-                    continue;
-                }
-                None => {
-                    out.skipped.push(skip(&profile.actor.display(), "missing actor".into()));
-                    continue;
-                }
-            };
-            let time = match &profile.time {
-                None => m.arrival_us,
-                Some(p) => match p.get(&m.data).and_then(instant) {
-                    Some(t) => t,
-                    None => {
-                        let got = p.get(&m.data).map_or("nothing".to_string(), |v| v.to_string());
-                        out.skipped.push(skip(&p.display(), format!("not a time: {got}")));
-                        continue;
-                    }
-                },
-            };
-            let mut values = Vec::with_capacity(profile.features.len());
-            let mut bad = None;
-            for f in &profile.features {
-                let v = match (&f.extract, f.reporter) {
-                    (Extract::Time, ReporterKind::Hour) => {
-                        time.div_euclid(3_600_000_000).rem_euclid(24).to_string()
-                    }
-                    (Extract::Time, _) => {
-                        (time.div_euclid(86_400_000_000) + 3).rem_euclid(7).to_string()
-                    }
-                    (Extract::Single(p), ReporterKind::Numeric) => match p.get(&m.data) {
-                        None | Some(Value::Null) => String::new(),
-                        Some(v) => match number(v) {
-                            Some(x) => bin_of(x).to_string(),
-                            None => {
-                                bad = Some(skip(&p.display(), format!("not a number: {v}")));
-                                break;
-                            }
-                        },
-                    },
-                    (Extract::Single(p), _) => canonical(p.get(&m.data)),
-                    (Extract::Multi(ps), _) => canonical_multi(&m.data, ps),
-                };
-                values.push(v);
-            }
-            if let Some(b) = bad {
-                out.skipped.push(b);
-                continue;
-            }
-            rows.push(Extracted { message: i, actor, time, values });
-        }
-        out.rows = rows;
-        out
     }
 
     /// Scores a batch and learns from it. Messages the profile does not match are ignored;

@@ -136,11 +136,8 @@ fn heartbeat(
     let mut tick = 0u64;
     while !stop.load(Ordering::Relaxed) && ticks.is_none_or(|n| tick < n) {
         let at = start.map_or_else(now_us, |s| s + tick as i64 * interval);
-        let all: Vec<Value> = (0..count).flat_map(|_| data.iter().cloned()).collect();
-        for chunk in all.chunks(VALUES_PER_ENTRY) {
-            if tx.send(Entry::Messages(at, Payload::Values(chunk.to_vec()))).is_err() {
-                return Ok(());
-            }
+        if !send_values((0..count).flat_map(|_| data.iter().cloned()), || at, tx, stop) {
+            return Ok(());
         }
         tick += 1;
         if start.is_none() && ticks.is_none_or(|n| tick < n) {
@@ -224,14 +221,8 @@ fn read_inputs(inputs: &[Input], tx: &SyncSender<Entry>, stop: &AtomicBool) -> a
                     e.column()
                 )
             })?;
-            let mut docs = docs.into_iter().peekable();
-            while docs.peek().is_some() {
-                let chunk: Vec<Value> = docs.by_ref().take(VALUES_PER_ENTRY).collect();
-                if stop.load(Ordering::Relaxed)
-                    || tx.send(Entry::Messages(now_us(), Payload::Values(chunk))).is_err()
-                {
-                    return Ok(());
-                }
+            if !send_values(docs, now_us, tx, stop) {
+                return Ok(());
             }
             continue;
         }
@@ -240,6 +231,26 @@ fn read_inputs(inputs: &[Input], tx: &SyncSender<Entry>, stop: &AtomicBool) -> a
         }
     }
     Ok(())
+}
+
+/// Sends decoded documents [`VALUES_PER_ENTRY`] at a time, each entry stamped by `at`; false
+/// when a stop is asked for or the pipeline stopped listening.
+fn send_values(
+    values: impl IntoIterator<Item = Value>,
+    at: impl Fn() -> i64,
+    tx: &SyncSender<Entry>,
+    stop: &AtomicBool,
+) -> bool {
+    let mut values = values.into_iter().peekable();
+    while values.peek().is_some() {
+        let chunk: Vec<Value> = values.by_ref().take(VALUES_PER_ENTRY).collect();
+        if stop.load(Ordering::Relaxed)
+            || tx.send(Entry::Messages(at(), Payload::Values(chunk))).is_err()
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// Reads JSON Lines in blocks of whole lines; false when the pipeline stopped listening.
