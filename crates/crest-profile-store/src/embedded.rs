@@ -134,7 +134,7 @@ impl EmbeddedStore {
         }
         let db = &mut self.profiles.get_mut(&profile.name).expect("inserted above").db;
         let names: Vec<String> = profile.features.iter().map(|f| f.name.clone()).collect();
-        if db.features.is_empty() && db.state.actors.is_empty() {
+        if db.features.is_empty() && db.state.actor_count() == 0 {
             db.features = names;
             db.state = ModelState::new(profile);
         } else if db.features != names {
@@ -446,12 +446,12 @@ impl ProfileStore for EmbeddedStore {
 
     fn actor(&mut self, profile: &Profile, name: &str) -> Result<Option<ActorView>, StoreError> {
         let db = self.db(profile)?;
-        let Some(state) = db.state.actors.get(name) else { return Ok(None) };
-        let (id, _) = db.actors.get(name).copied().unwrap_or((0, state.first_seen));
+        let Some(state) = db.state.actor(name) else { return Ok(None) };
+        let (id, _) = db.actors.get(name).copied().unwrap_or((0, state.first_seen()));
         let features = db
             .features
             .iter()
-            .zip(&state.hists)
+            .zip(state.features())
             .map(|(f, h)| {
                 (f.clone(), h.ranked().into_iter().map(|(v, c)| (v.to_string(), c)).collect())
             })
@@ -462,7 +462,7 @@ impl ProfileStore for EmbeddedStore {
         Ok(Some(ActorView {
             id,
             name: name.to_string(),
-            first_seen: state.first_seen,
+            first_seen: state.first_seen(),
             features,
             events,
             anomalies,
@@ -472,12 +472,12 @@ impl ProfileStore for EmbeddedStore {
     fn counts(&mut self, profile: &Profile) -> Result<Counts, StoreError> {
         let db = self.db(profile)?;
         Ok(Counts {
-            actors: db.state.actors.len() as u64,
+            actors: db.state.actor_count() as u64,
             features: db
                 .state
-                .actors
-                .values()
-                .flat_map(|a| &a.hists)
+                .actors()
+                .iter()
+                .flat_map(|a| a.features())
                 .map(|h| h.groups() as u64)
                 .sum(),
             messages: db.messages.len() as u64,

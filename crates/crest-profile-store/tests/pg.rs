@@ -157,16 +157,16 @@ fn close(a: f64, b: f64) -> bool {
 /// Every count of `got` equals (or, with a half-life, nearly equals) the reference's.
 fn assert_same_state(profile: &Profile, want: &ModelState, got: &ModelState, actors: &[&str]) {
     for name in actors {
-        let (w, g) = (&want.actors[*name], &got.actors[*name]);
-        assert_eq!(w.first_seen, g.first_seen, "first_seen of {name}");
+        let (w, g) = (want.actor(name).unwrap(), got.actor(name).unwrap());
+        assert_eq!(w.first_seen(), g.first_seen(), "first_seen of {name}");
         for (f, feature) in profile.features.iter().enumerate() {
-            let (wr, gr) = (w.hists[f].ranked(), g.hists[f].ranked());
+            let (wr, gr) = (w.feature(f).ranked(), g.feature(f).ranked());
             assert_eq!(wr.len(), gr.len(), "{name}.{}: {wr:?} vs {gr:?}", feature.name);
             for ((wv, wc), (gv, gc)) in wr.iter().zip(&gr) {
                 assert_eq!(wv, gv, "{name}.{}", feature.name);
                 assert!(close(*wc, *gc), "{name}.{}.{wv}: {wc} vs {gc}", feature.name);
             }
-            assert_eq!(w.hists[f].as_of(), g.hists[f].as_of(), "{name}.{} as_of", feature.name);
+            assert_eq!(w.feature(f).as_of(), g.feature(f).as_of(), "{name}.{} as_of", feature.name);
         }
     }
 }
@@ -195,7 +195,7 @@ fn round_trip(test: &str, tag: &str, half_life: Option<&str>) {
     let mut store = schema.store();
     assert_eq!((store.kind(), store.shared()), ("postgres", true));
     let mut state = store.open(&profile).expect("open");
-    assert!(state.actors.is_empty());
+    assert_eq!(state.actor_count(), 0);
     let mut reference = ModelState::new(&profile);
     let mut outcomes = Vec::new();
     for batch in &batches {
@@ -216,12 +216,12 @@ fn round_trip(test: &str, tag: &str, half_life: Option<&str>) {
     let mut other = schema.store();
     let mut fresh = other.open(&profile).expect("open again");
     other.load(&profile, &mut fresh, &["alice", "bob", "carol", "nobody"], &[]).expect("load");
-    assert_eq!(fresh.actors.len(), 3);
+    assert_eq!(fresh.actor_count(), 3);
     assert_same_state(&profile, &reference, &fresh, &["alice", "bob", "carol"]);
 
     let anomalies: usize = events.iter().map(|e| e.anomalies.len()).sum();
     let features: usize =
-        reference.actors.values().flat_map(|a| &a.hists).map(|h| h.groups()).sum();
+        reference.actors().iter().flat_map(|a| a.features()).map(|h| h.groups()).sum();
     assert_eq!(
         other.counts(&profile).expect("counts"),
         Counts {
@@ -294,12 +294,12 @@ fn round_trip(test: &str, tag: &str, half_life: Option<&str>) {
 
     // One actor, as `crest profile show` prints it.
     let alice = other.actor(&profile, "alice").expect("actor").expect("alice is stored");
-    let held = &reference.actors["alice"];
-    assert_eq!(alice.first_seen, held.first_seen);
+    let held = reference.actor("alice").unwrap();
+    assert_eq!(alice.first_seen, held.first_seen());
     assert_eq!(alice.features.len(), 2);
     for (f, (name, values)) in alice.features.iter().enumerate() {
         assert_eq!(name, &profile.features[f].name);
-        let want = held.hists[f].ranked();
+        let want = held.feature(f).ranked();
         assert_eq!(values.len(), want.len());
         for ((v, c), (wv, wc)) in values.iter().zip(&want) {
             assert_eq!(v, wv);
@@ -320,7 +320,7 @@ fn round_trip(test: &str, tag: &str, half_life: Option<&str>) {
     assert_eq!(other.last_investigation(&unknown).expect("last"), None);
     let mut fresh = ModelState::new(&unknown);
     other.load(&unknown, &mut fresh, &["alice"], &[(0, "\"US\"")]).expect("load");
-    assert!(fresh.actors.is_empty());
+    assert_eq!(fresh.actor_count(), 0);
     let mut admin = Client::connect(URL, NoTls).expect("connect");
     let n: i64 = admin
         .query_one(&format!("SELECT count(*) FROM {}.profile", schema.name), &[])
@@ -364,10 +364,10 @@ fn population_counts_come_from_every_writer() {
     let mut fresh = other.open(&profile).expect("open");
     let (x, y, z) = ("\"x.exe\"", "\"y.exe\"", "\"z.exe\"");
     other.load(&profile, &mut fresh, &[], &[(0, x), (0, y), (0, z)]).expect("load");
-    assert_eq!(fresh.population[0].get(x), Some(&2));
-    assert_eq!(fresh.population[0].get(y), Some(&1));
-    assert_eq!(fresh.population[0].get(z), Some(&0));
-    assert_eq!(fresh.population_actors[0], 3);
+    assert_eq!(fresh.population(0, x), Some(2));
+    assert_eq!(fresh.population(0, y), Some(1));
+    assert_eq!(fresh.population(0, z), Some(0));
+    assert_eq!(fresh.population_actors(0), 3);
 }
 
 /// A writer keeps what it loaded while it is the only writer, and loads again once another

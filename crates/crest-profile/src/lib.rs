@@ -36,6 +36,8 @@
 
 pub mod analyzer;
 pub mod config;
+pub mod extract;
+pub mod intern;
 pub mod model;
 pub mod scrywarden;
 pub mod value;

@@ -6,14 +6,22 @@
 //! returning the events (messages with at least one anomalous feature) and the count changes a
 //! store must persist. Nothing here does I/O or reads a clock: the arrival time of each message
 //! is given.
+//!
+//! Actor names and feature values are numbered as they are first seen ([`crate::intern`]), so
+//! that scoring a message looks up integers; the texts come back in events, deltas and views.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use hashbrown::HashMap;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::config::{Extract, Feature, Profile, ReporterKind, Scoring};
+use crate::config::{Feature, Profile, ReporterKind, Scoring};
+pub use crate::extract::Extraction;
+use crate::intern::{Interner, text_hash};
 use crate::scrywarden::{self, Row, Scored};
-use crate::value::{Doc, canonical, canonical_multi, plain};
+use crate::value::Doc;
 
 /// Under crest's scoring, an anomaly must score at least this much to be kept.
 pub const CREST_MIN_SCORE: f64 = 0.05;
@@ -36,20 +44,20 @@ impl Message {
     }
 }
 
-/// An actor's counts of one feature's values, decayed to `as_of` when a half-life is set.
+/// An actor's counts of one feature's values (by value id), decayed to `as_of` when a
+/// half-life is set.
 ///
 /// Counts are kept multiplied by `1 / scale` so that decaying every value of the histogram is
 /// one multiplication of `scale`; they are folded back when `scale` gets small.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Hist {
-    counts: Map<String, f64>,
+#[derive(Clone, Debug, Default)]
+struct Hist {
+    counts: Map<u32, f64>,
     total: f64,
     scale: f64,
     as_of: i64,
     /// numeric: (total when computed, median bin, robust deviation in bins), recomputed when
     /// the history has grown by more than 2 % since; saved with the state, so that a restart
     /// scores as an uninterrupted run does.
-    #[serde(default)]
     range: std::cell::Cell<Option<(f64, i64, f64)>>,
 }
 
@@ -58,33 +66,8 @@ impl Hist {
         if self.scale == 0.0 { 1.0 } else { self.scale }
     }
 
-    /// The count of `value` (0 if never seen).
-    pub fn count(&self, value: &str) -> f64 {
-        self.counts.get(value).map_or(0.0, |c| c * self.scale())
-    }
-
-    /// The sum of all counts.
-    pub fn total(&self) -> f64 {
-        self.total * self.scale()
-    }
-
-    /// The number of distinct values seen (ScryWarden's feature rows).
-    pub fn groups(&self) -> usize {
+    fn groups(&self) -> usize {
         self.counts.len()
-    }
-
-    /// The time the counts are decayed to (microseconds).
-    pub fn as_of(&self) -> i64 {
-        self.as_of
-    }
-
-    /// Every value with its count, most frequent first (ties by value).
-    pub fn ranked(&self) -> Vec<(&str, f64)> {
-        let s = self.scale();
-        let mut v: Vec<(&str, f64)> =
-            self.counts.iter().map(|(k, c)| (k.as_str(), c * s)).collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-        v
     }
 
     /// Decays the counts to `t` (never backwards).
@@ -110,25 +93,26 @@ impl Hist {
         }
     }
 
-    /// Adds `n` occurrences of `value` at `t`; true when the value was new to this histogram.
-    fn add(&mut self, value: &str, n: f64, t: i64, half_life_us: Option<i64>) -> bool {
+    /// Adds `n` occurrences of value `id` at `t`; true when the value was new to this
+    /// histogram.
+    fn add(&mut self, id: u32, n: f64, t: i64, half_life_us: Option<i64>) -> bool {
         self.advance(t, half_life_us);
         let inc = n / self.scale();
         self.total += inc;
-        match self.counts.get_mut(value) {
+        match self.counts.get_mut(&id) {
             Some(c) => {
                 *c += inc;
                 false
             }
             None => {
-                self.counts.insert(value.to_string(), inc);
+                self.counts.insert(id, inc);
                 true
             }
         }
     }
 
     /// Sets a value's count as stored at `as_of` (loading from a store).
-    pub fn set(&mut self, value: &str, count: f64, as_of: i64, half_life_us: Option<i64>) {
+    fn set(&mut self, id: u32, count: f64, as_of: i64, half_life_us: Option<i64>) {
         // Bring both to the later time, then write the stored count in scaled units.
         let count = match half_life_us {
             Some(h) if as_of < self.as_of => {
@@ -138,29 +122,119 @@ impl Hist {
         };
         self.advance(as_of, half_life_us);
         let inc = count / self.scale();
-        let old = self.counts.insert(value.to_string(), inc).unwrap_or(0.0);
+        let old = self.counts.insert(id, inc).unwrap_or(0.0);
         self.total += inc - old;
+    }
+
+    /// The histogram as scoring reads it, with the texts of its values.
+    fn view<'a>(&'a self, values: &'a Interner) -> HistView<'a> {
+        HistView { hist: self, values, scale: self.scale(), as_of: self.as_of }
     }
 }
 
 /// What the model remembers of one actor.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ActorState {
+#[derive(Clone, Debug)]
+struct ActorState {
     /// When the actor was first seen (microseconds).
-    pub first_seen: i64,
+    first_seen: i64,
     /// One histogram per feature, in the profile's order.
-    pub hists: Vec<Hist>,
+    hists: Vec<Hist>,
+}
+
+impl ActorState {
+    fn new(features: usize, first_seen: i64) -> ActorState {
+        ActorState { first_seen, hists: vec![Hist::default(); features] }
+    }
 }
 
 /// The remembered state of one profile.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct ModelState {
-    /// Actors by name.
-    pub actors: Map<String, ActorState>,
-    /// Per feature: for each value, how many actors have reported it.
-    pub population: Vec<Map<String, u32>>,
+    /// Actor names, numbered.
+    names: Interner,
+    /// By actor number; `None` for an actor forgotten (or not loaded) from a shared store.
+    actors: Vec<Option<ActorState>>,
+    /// How many of `actors` are held.
+    held: usize,
+    /// Per feature: its values, numbered.
+    values: Vec<Interner>,
+    /// Per feature, by value number: how many actors have reported it.
+    population: Vec<Vec<u32>>,
     /// Per feature: how many actors have reported any value.
-    pub population_actors: Vec<u32>,
+    population_actors: Vec<u32>,
+}
+
+/// One actor's counts, as a store or `crest profile show` reads them.
+#[derive(Clone, Copy, Debug)]
+pub struct ActorCounts<'a> {
+    name: &'a str,
+    state: &'a ActorState,
+    values: &'a [Interner],
+}
+
+impl<'a> ActorCounts<'a> {
+    /// The actor's name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// When the actor was first seen (microseconds).
+    pub fn first_seen(&self) -> i64 {
+        self.state.first_seen
+    }
+
+    /// The counts of feature `f` (in the profile's order).
+    pub fn feature(&self, f: usize) -> FeatureCounts<'a> {
+        FeatureCounts { hist: &self.state.hists[f], values: &self.values[f] }
+    }
+
+    /// The counts of every feature, in the profile's order.
+    pub fn features(&self) -> impl Iterator<Item = FeatureCounts<'a>> + 'a {
+        let values = self.values;
+        self.state
+            .hists
+            .iter()
+            .enumerate()
+            .map(move |(f, hist)| FeatureCounts { hist, values: &values[f] })
+    }
+}
+
+/// An actor's counts of one feature's values, decayed to [`as_of`](Self::as_of).
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureCounts<'a> {
+    hist: &'a Hist,
+    values: &'a Interner,
+}
+
+impl<'a> FeatureCounts<'a> {
+    /// The count of `value` (0 if never seen).
+    pub fn count(&self, value: &str) -> f64 {
+        self.hist.view(self.values).count_text(text_hash(value), value)
+    }
+
+    /// The sum of all counts.
+    pub fn total(&self) -> f64 {
+        self.hist.total * self.hist.scale()
+    }
+
+    /// The number of distinct values seen (ScryWarden's feature rows).
+    pub fn groups(&self) -> usize {
+        self.hist.groups()
+    }
+
+    /// The time the counts are decayed to (microseconds).
+    pub fn as_of(&self) -> i64 {
+        self.hist.as_of
+    }
+
+    /// Every value with its count, most frequent first (ties by value).
+    pub fn ranked(&self) -> Vec<(&'a str, f64)> {
+        let s = self.hist.scale();
+        let mut v: Vec<(&str, f64)> =
+            self.hist.counts.iter().map(|(&id, c)| (self.values.text(id), c * s)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        v
+    }
 }
 
 /// Why an anomaly scored what it did.
@@ -250,137 +324,84 @@ pub struct Outcome {
     pub learning: usize,
 }
 
-/// A batch as one profile sees it: how many messages matched, which could not be used and
-/// why, and each usable one's actor, time and feature values. It does not depend on the
-/// model's state, so parts of a batch can be extracted on several cores and joined in order.
-#[derive(Clone, Debug, Default)]
-pub struct Extraction {
-    matched: usize,
-    skipped: Vec<Skip>,
-    rows: Vec<Extracted>,
-}
-
-impl Extraction {
-    /// The extraction of `batch`, whose first message is message `offset` of the whole batch
-    /// (0 unless `batch` is a part of it).
-    pub fn of(profile: &Profile, batch: &[Message], offset: usize) -> Extraction {
-        let mut out = Extraction::default();
-        let mut rows = Vec::new();
-        for (i, m) in batch.iter().enumerate() {
-            let i = i + offset;
-            if !profile.matches(&m.data) {
-                continue;
-            }
-            out.matched += 1;
-            let skip =
-                |field: &str, reason: String| Skip { message: i, field: field.to_string(), reason };
-            let actor = match profile.actor.get(&m.data) {
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => {
-                    out.skipped.push(skip(
-                        &profile.actor.display(),
-                        format!("the actor must be a string, got {other}"),
-                    ));
-                    continue;
-                }
-                None => {
-                    out.skipped.push(skip(&profile.actor.display(), "missing actor".into()));
-                    continue;
-                }
-            };
-            let time = match &profile.time {
-                None => m.arrival_us,
-                Some(p) => match p.get(&m.data).and_then(instant) {
-                    Some(t) => t,
-                    None => {
-                        let got = p.get(&m.data).map_or("nothing".to_string(), |v| v.to_string());
-                        out.skipped.push(skip(&p.display(), format!("not a time: {got}")));
-                        continue;
-                    }
-                },
-            };
-            let mut values = Vec::with_capacity(profile.features.len());
-            let mut bad = None;
-            for f in &profile.features {
-                let v = match (&f.extract, f.reporter) {
-                    (Extract::Time, ReporterKind::Hour) => {
-                        time.div_euclid(3_600_000_000).rem_euclid(24).to_string()
-                    }
-                    (Extract::Time, _) => {
-                        (time.div_euclid(86_400_000_000) + 3).rem_euclid(7).to_string()
-                    }
-                    (Extract::Single(p), ReporterKind::Numeric) => match p.get(&m.data) {
-                        None | Some(Value::Null) => String::new(),
-                        Some(v) => match number(v) {
-                            Some(x) => bin_of(x).to_string(),
-                            None => {
-                                bad = Some(skip(&p.display(), format!("not a number: {v}")));
-                                break;
-                            }
-                        },
-                    },
-                    (Extract::Single(p), _) => canonical(p.get(&m.data)),
-                    (Extract::Multi(ps), _) => canonical_multi(&m.data, ps),
-                };
-                values.push(v);
-            }
-            if let Some(b) = bad {
-                out.skipped.push(b);
-                continue;
-            }
-            rows.push(Extracted { message: i, actor, time, values });
-        }
-        out.rows = rows;
-        out
-    }
-
-    /// Appends the extraction of the part of the batch that follows this one's.
-    pub fn append(&mut self, next: Extraction) {
-        self.matched += next.matched;
-        self.skipped.extend(next.skipped);
-        self.rows.extend(next.rows);
-    }
-
-    /// The actors it names and the values its rarity features take, sorted: what a store
-    /// shared with other writers must load before it is scored.
-    pub fn touched(&self, profile: &Profile) -> (Vec<&str>, Vec<(usize, &str)>) {
-        let mut actors: Vec<&str> = self.rows.iter().map(|r| r.actor.as_str()).collect();
-        let mut values = Vec::new();
-        for (f, feature) in profile.features.iter().enumerate() {
-            if feature.reporter == ReporterKind::Rarity {
-                values.extend(self.rows.iter().map(|r| (f, r.values[f].as_str())));
-            }
-        }
-        actors.sort_unstable();
-        actors.dedup();
-        values.sort_unstable();
-        values.dedup();
-        (actors, values)
-    }
-}
-
-/// One matched message, its values extracted.
-#[derive(Clone, Debug)]
-struct Extracted {
-    message: usize,
-    actor: String,
-    time: i64,
-    values: Vec<String>,
-}
-
 impl ModelState {
     /// An empty state for a profile.
     pub fn new(profile: &Profile) -> ModelState {
         let n = profile.features.len();
         ModelState {
-            actors: Map::default(),
-            population: (0..n).map(|_| Map::default()).collect(),
+            values: vec![Interner::default(); n],
+            population: vec![Vec::new(); n],
             population_actors: vec![0; n],
+            ..ModelState::default()
         }
     }
 
-    /// Sets a stored count (loading from a store): the actor is created if missing, and the
-    /// population is counted as the value is new to the actor.
+    /// The counts of the actor named, if held.
+    pub fn actor(&self, name: &str) -> Option<ActorCounts<'_>> {
+        let id = self.names.get(text_hash(name), name)?;
+        self.counts_of(id)
+    }
+
+    /// Every actor held, by name.
+    pub fn actors(&self) -> Vec<ActorCounts<'_>> {
+        let mut all: Vec<ActorCounts<'_>> =
+            (0..self.actors.len() as u32).filter_map(|id| self.counts_of(id)).collect();
+        all.sort_unstable_by(|a, b| a.name.cmp(b.name));
+        all
+    }
+
+    fn counts_of(&self, id: u32) -> Option<ActorCounts<'_>> {
+        let state = self.actors.get(id as usize)?.as_ref()?;
+        Some(ActorCounts { name: self.names.text(id), state, values: &self.values })
+    }
+
+    /// How many actors are held.
+    pub fn actor_count(&self) -> usize {
+        self.held
+    }
+
+    /// How many actors have reported `value` of `feature` (`None` when it was never counted).
+    pub fn population(&self, feature: usize, value: &str) -> Option<u32> {
+        let id = self.values.get(feature)?.get(text_hash(value), value)?;
+        self.population[feature].get(id as usize).copied()
+    }
+
+    /// How many actors have reported any value of `feature`.
+    pub fn population_actors(&self, feature: usize) -> u32 {
+        self.population_actors.get(feature).copied().unwrap_or(0)
+    }
+
+    /// The number of an actor's name, its state created (first seen at `time`) when missing;
+    /// true when it was created.
+    fn held_actor(&mut self, features: usize, name: &str, hash: u64, time: i64) -> (u32, bool) {
+        let id = self.names.intern(hash, name);
+        let at = id as usize;
+        if at >= self.actors.len() {
+            self.actors.resize_with(at + 1, || None);
+        }
+        let slot = &mut self.actors[at];
+        let created = slot.is_none();
+        if created {
+            *slot = Some(ActorState::new(features, time));
+            self.held += 1;
+        }
+        (id, created)
+    }
+
+    /// The number of a value of feature `f`, with room for it in the population counts.
+    fn value_id(&mut self, f: usize, text: &str, hash: u64) -> u32 {
+        let id = self.values[f].intern(hash, text);
+        if id as usize >= self.population[f].len() {
+            self.population[f].resize(id as usize + 1, 0);
+        }
+        id
+    }
+
+    fn state(&self, actor: u32) -> &ActorState {
+        self.actors[actor as usize].as_ref().expect("actor created before scoring")
+    }
+
+    /// Sets a stored count (loading from a store): the actor is created if missing.
     // One stored feature row, as the stores' rows hold it.
     #[allow(clippy::too_many_arguments)]
     pub fn load_feature(
@@ -393,26 +414,29 @@ impl ModelState {
         count: f64,
         as_of: i64,
     ) {
-        let n = profile.features.len();
-        let a = self
-            .actors
-            .entry_ref(actor)
-            .or_insert_with(|| ActorState { first_seen, hists: vec![Hist::default(); n] });
+        let (id, _) = self.held_actor(profile.features.len(), actor, text_hash(actor), first_seen);
+        let v = self.value_id(feature, value, text_hash(value));
+        let a = self.actors[id as usize].as_mut().expect("held above");
         a.first_seen = a.first_seen.min(first_seen);
-        a.hists[feature].set(value, count, as_of, profile.half_life_us);
+        a.hists[feature].set(v, count, as_of, profile.half_life_us);
     }
 
     /// Sets how many actors report `value` of `feature`, and how many report any (from a store
     /// shared with other writers).
     pub fn load_population(&mut self, feature: usize, value: &str, actors: u32, of: u32) {
-        self.population[feature].insert(value.to_string(), actors);
+        let v = self.value_id(feature, value, text_hash(value));
+        self.population[feature][v as usize] = actors;
         self.population_actors[feature] = of;
     }
 
     /// Forgets the actors named (before reloading them from a shared store).
     pub fn forget(&mut self, actors: &[&str]) {
         for a in actors {
-            self.actors.remove(*a);
+            if let Some(id) = self.names.get(text_hash(a), a)
+                && self.actors[id as usize].take().is_some()
+            {
+                self.held -= 1;
+            }
         }
     }
 
@@ -438,162 +462,209 @@ impl ModelState {
     pub fn score_extracted(
         &mut self,
         profile: &Profile,
-        extraction: Extraction,
-        deltas: bool,
+        mut extraction: Extraction,
+        want_deltas: bool,
     ) -> Outcome {
-        let want_deltas = deltas;
-        let Extraction { matched, skipped, rows } = extraction;
-        let mut out = Outcome { matched, skipped, ..Outcome::default() };
-        let n = profile.features.len();
-        // Each row's actor, created at its first sighting; `learning` holds while the row is
-        // within the actor's learning period.
-        let learning: Vec<bool> = rows
-            .iter()
-            .map(|r| {
-                let first_seen = match self.actors.get(r.actor.as_str()) {
-                    Some(a) => a.first_seen,
-                    None => {
-                        self.actors.insert(
-                            r.actor.clone(),
-                            ActorState { first_seen: r.time, hists: vec![Hist::default(); n] },
-                        );
-                        out.new_actors.push((r.actor.clone(), r.time));
-                        r.time
-                    }
-                };
-                r.time - first_seen < profile.learning_us
-            })
-            .collect();
-        let scored: Vec<Vec<(Scored, Evidence)>> = match profile.scoring {
-            Scoring::Scrywarden => self.score_scrywarden(profile, &rows),
-            Scoring::Crest => rows
-                .iter()
-                .zip(&learning)
-                .map(|(r, &learning)| self.score_and_learn(profile, r, learning))
-                .collect(),
+        let e = &mut extraction;
+        let mut out = Outcome {
+            matched: e.matched,
+            skipped: std::mem::take(&mut e.skipped),
+            ..Outcome::default()
         };
-        let mut deltas: Map<(&str, usize, &str), (f64, i64)> = Map::default();
-        for ((r, scores), &learning) in rows.iter().zip(scored).zip(&learning) {
-            let mut anomalies = Vec::new();
-            // ScryWarden keeps every score above 0; crest drops the faint ones (below
-            // `CREST_MIN_SCORE`), which only clutter the evidence.
-            let floor =
-                if profile.scoring == Scoring::Crest { CREST_MIN_SCORE } else { f64::MIN_POSITIVE };
-            for (f, (s, ev)) in scores.into_iter().enumerate() {
-                if s.score >= floor {
-                    anomalies.push(Anomaly {
-                        feature: f,
-                        value: r.values[f].clone(),
-                        score: s.score,
-                        evidence: ev,
-                    });
-                }
+        let e = &extraction;
+        let (n, rows) = (profile.features.len(), e.len());
+        // Each row's actor, created at its first sighting; `learning` holds while the row is
+        // within the actor's learning period. Then each row's values, numbered.
+        let mut actor_of = Vec::with_capacity(rows);
+        let mut learning = Vec::with_capacity(rows);
+        for r in 0..rows {
+            let ((name, hash), t) = (e.actor(r), e.time(r));
+            let (id, created) = self.held_actor(n, name, hash, t);
+            if created {
+                out.new_actors.push((name.to_string(), t));
             }
+            actor_of.push(id);
+            learning.push(t - self.state(id).first_seen < profile.learning_us);
+        }
+        let mut ids = Vec::with_capacity(rows * n);
+        for r in 0..rows {
+            for f in 0..n {
+                let (v, hash) = e.value(r, f);
+                ids.push(self.value_id(f, v, hash));
+            }
+        }
+        // ScryWarden keeps every score above 0; crest drops the faint ones (below
+        // `CREST_MIN_SCORE`), which only clutter the evidence.
+        let floor =
+            if profile.scoring == Scoring::Crest { CREST_MIN_SCORE } else { f64::MIN_POSITIVE };
+        let report = |out: &mut Outcome, r: usize, learning: bool, anomalies: Vec<Anomaly>| {
             if learning {
                 out.learning += 1;
             } else if !anomalies.is_empty() {
                 out.events.push(Event {
-                    message: r.message,
-                    actor: r.actor.clone(),
-                    time: r.time,
+                    message: e.message(r),
+                    actor: e.actor(r).0.to_string(),
+                    time: e.time(r),
                     anomalies,
                 });
             }
-            for (f, v) in r.values.iter().enumerate().filter(|_| want_deltas) {
-                let d = deltas.entry((r.actor.as_str(), f, v.as_str())).or_insert((0.0, r.time));
+        };
+        match profile.scoring {
+            Scoring::Crest => {
+                for r in 0..rows {
+                    let (a, t, vals) = (actor_of[r], e.time(r), &ids[r * n..(r + 1) * n]);
+                    // An actor still learning is not scored: nothing it does is reported yet.
+                    let anomalies = if learning[r] {
+                        Vec::new()
+                    } else {
+                        self.score_row(profile, a, t, vals, |f| e.value(r, f).0, floor)
+                    };
+                    report(&mut out, r, learning[r], anomalies);
+                    self.learn(profile, a, t, vals);
+                }
+            }
+            Scoring::Scrywarden => {
+                let scored = self.score_scrywarden(profile, e, &actor_of);
+                for (r, scores) in scored.into_iter().enumerate() {
+                    let anomalies = scores
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, (s, _))| s.score >= floor)
+                        .map(|(f, (s, evidence))| Anomaly {
+                            feature: f,
+                            value: e.value(r, f).0.to_string(),
+                            score: s.score,
+                            evidence,
+                        })
+                        .collect();
+                    report(&mut out, r, learning[r], anomalies);
+                }
+                for r in 0..rows {
+                    self.learn(profile, actor_of[r], e.time(r), &ids[r * n..(r + 1) * n]);
+                }
+            }
+        }
+        if want_deltas {
+            out.deltas = self.deltas(profile, e, &actor_of, &ids);
+        }
+        out
+    }
+
+    /// The count changes of a batch, by (actor, feature, value), sorted by their texts.
+    fn deltas(
+        &self,
+        profile: &Profile,
+        e: &Extraction,
+        actor_of: &[u32],
+        ids: &[u32],
+    ) -> Vec<FeatureDelta> {
+        let n = profile.features.len();
+        let mut deltas: Map<(u32, usize, u32), (f64, i64)> = Map::default();
+        for (r, &a) in actor_of.iter().enumerate() {
+            let t = e.time(r);
+            for (f, &v) in ids[r * n..(r + 1) * n].iter().enumerate() {
+                let d = deltas.entry((a, f, v)).or_insert((0.0, t));
                 // The delta is valued at its latest time; earlier occurrences are decayed to it.
                 match profile.half_life_us {
-                    Some(h) if r.time > d.1 => {
-                        d.0 = d.0 * 0.5f64.powf((r.time - d.1) as f64 / h as f64) + 1.0;
-                        d.1 = r.time;
+                    Some(h) if t > d.1 => {
+                        d.0 = d.0 * 0.5f64.powf((t - d.1) as f64 / h as f64) + 1.0;
+                        d.1 = t;
                     }
-                    Some(h) => d.0 += 0.5f64.powf((d.1 - r.time) as f64 / h as f64),
+                    Some(h) => d.0 += 0.5f64.powf((d.1 - t) as f64 / h as f64),
                     None => {
                         d.0 += 1.0;
-                        d.1 = d.1.max(r.time);
+                        d.1 = d.1.max(t);
                     }
                 }
             }
         }
-        if profile.scoring == Scoring::Scrywarden {
-            for r in &rows {
-                self.learn(profile, r);
-            }
-        }
         let mut deltas: Vec<FeatureDelta> = deltas
             .into_iter()
-            .map(|((actor, feature, value), (count, as_of))| FeatureDelta {
-                actor: actor.to_string(),
+            .map(|((a, feature, v), (count, as_of))| FeatureDelta {
+                actor: self.names.text(a).to_string(),
                 feature,
-                value: value.to_string(),
+                value: self.values[feature].text(v).to_string(),
                 count,
                 as_of,
             })
             .collect();
         deltas
             .sort_by(|a, b| (&a.actor, a.feature, &a.value).cmp(&(&b.actor, b.feature, &b.value)));
-        out.deltas = deltas;
-        out
+        deltas
     }
 
-    /// Adds one message's values to its actor's histograms and the population.
-    fn learn(&mut self, profile: &Profile, r: &Extracted) {
-        let actor = self.actors.get_mut(r.actor.as_str()).expect("actor created before scoring");
-        learn_into(actor, &mut self.population, &mut self.population_actors, profile, r);
-    }
-
-    /// crest's scoring: one message against everything before it, then learned.
-    /// An actor still learning is not scored: nothing it does is reported yet.
-    fn score_and_learn(
-        &mut self,
-        profile: &Profile,
-        r: &Extracted,
-        learning: bool,
-    ) -> Vec<(Scored, Evidence)> {
-        let ModelState { actors, population, population_actors } = self;
-        let actor = actors.get_mut(r.actor.as_str()).expect("actor created before scoring");
-        if learning {
-            learn_into(actor, population, population_actors, profile, r);
-            return Vec::new();
+    /// Adds one message's values to its actor's histograms and to the population counts.
+    fn learn(&mut self, profile: &Profile, actor: u32, t: i64, values: &[u32]) {
+        let ModelState { actors, population, population_actors, .. } = self;
+        let actor = actors[actor as usize].as_mut().expect("actor created before scoring");
+        for (f, &v) in values.iter().enumerate() {
+            let hist = &mut actor.hists[f];
+            let was_empty = hist.groups() == 0;
+            if hist.add(v, 1.0, t, profile.half_life_us) {
+                population[f][v as usize] += 1;
+                if was_empty {
+                    population_actors[f] += 1;
+                }
+            }
         }
-        let scores = profile
-            .features
-            .iter()
-            .enumerate()
-            .map(|(f, feature)| {
-                let mut hist = actor.hists[f].clone_light();
-                hist.advance(r.time, profile.half_life_us);
-                let rarity = (&population[f], population_actors[f]);
-                score_one(rarity, feature, &hist, &r.values[f])
-            })
-            .collect();
-        learn_into(actor, population, population_actors, profile, r);
-        scores
+    }
+
+    /// crest's scoring: one message against everything before it (learned afterwards).
+    fn score_row<'t>(
+        &self,
+        profile: &Profile,
+        actor: u32,
+        t: i64,
+        values: &[u32],
+        text: impl Fn(usize) -> &'t str,
+        floor: f64,
+    ) -> Vec<Anomaly> {
+        let actor = self.state(actor);
+        let mut anomalies = Vec::new();
+        for (f, feature) in profile.features.iter().enumerate() {
+            let mut hist = actor.hists[f].view(&self.values[f]);
+            hist.advance(t, profile.half_life_us);
+            let rarity = (self.population[f].as_slice(), self.population_actors[f]);
+            let value = text(f);
+            let (s, evidence) = score_one(rarity, feature, &hist, values[f], value);
+            if s.score >= floor {
+                anomalies.push(Anomaly {
+                    feature: f,
+                    value: value.to_string(),
+                    score: s.score,
+                    evidence,
+                });
+            }
+        }
+        anomalies
     }
 
     /// ScryWarden's batch scoring: every row against the counts stored before the batch.
     fn score_scrywarden(
         &self,
         profile: &Profile,
-        rows: &[Extracted],
+        e: &Extraction,
+        actor_of: &[u32],
     ) -> Vec<Vec<(Scored, Evidence)>> {
-        let mut ids: Map<&str, u32> = Map::default();
-        let mut names: Vec<&str> = Vec::new();
-        for r in rows {
-            ids.entry(r.actor.as_str()).or_insert_with(|| {
-                names.push(r.actor.as_str());
-                (names.len() - 1) as u32
-            });
-        }
-        let refs: Vec<&ActorState> = names.iter().map(|n| &self.actors[*n]).collect();
+        // Actors numbered densely within the batch, as the reporters take them.
+        let mut local: Map<u32, u32> = Map::default();
+        let mut held: Vec<&ActorState> = Vec::new();
+        let dense: Vec<u32> = actor_of
+            .iter()
+            .map(|&a| {
+                *local.entry(a).or_insert_with(|| {
+                    held.push(self.state(a));
+                    (held.len() - 1) as u32
+                })
+            })
+            .collect();
         let mut out: Vec<Vec<(Scored, Evidence)>> =
-            rows.iter().map(|_| Vec::with_capacity(profile.features.len())).collect();
+            (0..e.len()).map(|_| Vec::with_capacity(profile.features.len())).collect();
         for (f, feature) in profile.features.iter().enumerate() {
-            let batch: Vec<Row<'_>> = rows
-                .iter()
-                .map(|r| Row { actor: ids[r.actor.as_str()], time: r.time, value: &r.values[f] })
+            let batch: Vec<Row<'_>> = (0..e.len())
+                .map(|r| Row { actor: dense[r], time: e.time(r), value: e.value(r, f).0 })
                 .collect();
-            let stored = Snapshot { actors: &refs, feature: f };
+            let stored = Snapshot { actors: &held, values: &self.values[f], feature: f };
             let scored = match feature.reporter {
                 ReporterKind::Optional => scrywarden::optional(&batch, &stored, feature.weight),
                 _ => scrywarden::mandatory(&batch, &stored, feature.weight),
@@ -601,8 +672,7 @@ impl ModelState {
             for (i, s) in scored.into_iter().enumerate() {
                 let mut ev = Evidence { seen: s.count, total: s.total, ..Default::default() };
                 if s.score > 0.0 {
-                    ev.usual =
-                        self.actors[names[batch[i].actor as usize]].hists[f].clone_light().usual(3);
+                    ev.usual = stored.hist(batch[i].actor).view(stored.values).usual(3);
                 }
                 out[i].push((s, ev));
             }
@@ -611,35 +681,16 @@ impl ModelState {
     }
 }
 
-/// Adds one message's values to its actor's histograms and to the population counts.
-fn learn_into(
-    actor: &mut ActorState,
-    population: &mut [Map<String, u32>],
-    population_actors: &mut [u32],
-    profile: &Profile,
-    r: &Extracted,
-) {
-    for (f, v) in r.values.iter().enumerate() {
-        let was_empty = actor.hists[f].groups() == 0;
-        if actor.hists[f].add(v, 1.0, r.time, profile.half_life_us) {
-            *population[f].entry_ref(v.as_str()).or_insert(0) += 1;
-            if was_empty {
-                population_actors[f] += 1;
-            }
-        }
-    }
-}
-
-/// One value against one histogram, by the feature's reporter.
+/// One value (number `id`, text `value`) against one histogram, by the feature's reporter.
 fn score_one(
-    rarity: (&Map<String, u32>, u32),
+    rarity: (&[u32], u32),
     feature: &Feature,
     hist: &HistView<'_>,
+    id: u32,
     value: &str,
 ) -> (Scored, Evidence) {
-    let c = hist.count(value);
+    let c = hist.count(id);
     let total = hist.total();
-    let usual = || hist.usual(3);
     let mut ev = Evidence { seen: c, total, ..Default::default() };
     let raw = match feature.reporter {
         ReporterKind::Mandatory => mandatory(value, c, total, hist.groups()),
@@ -649,14 +700,14 @@ fn score_one(
             } else if total == 0.0 {
                 1.0
             } else {
-                hist.count("") / total
+                hist.count_text(*EMPTY_HASH, "") / total
             }
         }
         ReporterKind::Rarity => {
             // Novelty fades with every sighting (1, 1/2, 1/3 …) rather than staying near 1
             // until the value is as common as the actor's average one.
             let novelty = if total == 0.0 { 0.0 } else { 1.0 / (1.0 + c) };
-            let users = rarity.0.get(value).copied().unwrap_or(0);
+            let users = rarity.0.get(id as usize).copied().unwrap_or(0);
             let of = rarity.1;
             ev.population = Some((users, of));
             if novelty == 0.0 || of == 0 {
@@ -677,7 +728,7 @@ fn score_one(
     };
     let score = raw * feature.weight;
     if score >= CREST_MIN_SCORE {
-        ev.usual = usual();
+        ev.usual = hist.usual(3);
     }
     (Scored { score, count: c, total }, ev)
 }
@@ -685,18 +736,20 @@ fn score_one(
 /// The stored counts of one feature, as ScryWarden's reporters see them.
 struct Snapshot<'a> {
     actors: &'a [&'a ActorState],
+    values: &'a Interner,
     feature: usize,
 }
 
 impl scrywarden::Stored for Snapshot<'_> {
     fn count(&self, actor: u32, value: &str) -> f64 {
-        self.hist(actor).count(value)
+        self.hist(actor).view(self.values).count_text(text_hash(value), value)
     }
     fn groups(&self, actor: u32) -> f64 {
         self.hist(actor).groups() as f64
     }
     fn total(&self, actor: u32) -> f64 {
-        self.hist(actor).total()
+        let h = self.hist(actor);
+        h.total * h.scale()
     }
 }
 
@@ -709,14 +762,9 @@ impl Snapshot<'_> {
 /// A histogram read at a time, without copying its values.
 struct HistView<'a> {
     hist: &'a Hist,
+    values: &'a Interner,
     scale: f64,
     as_of: i64,
-}
-
-impl Hist {
-    fn clone_light(&self) -> HistView<'_> {
-        HistView { hist: self, scale: self.scale(), as_of: self.as_of }
-    }
 }
 
 impl HistView<'_> {
@@ -729,8 +777,11 @@ impl HistView<'_> {
             self.as_of = t;
         }
     }
-    fn count(&self, value: &str) -> f64 {
-        self.hist.counts.get(value).map_or(0.0, |c| c * self.scale)
+    fn count(&self, id: u32) -> f64 {
+        self.hist.counts.get(&id).map_or(0.0, |c| c * self.scale)
+    }
+    fn count_text(&self, hash: u64, text: &str) -> f64 {
+        self.values.get(hash, text).map_or(0.0, |id| self.count(id))
     }
     fn total(&self) -> f64 {
         self.hist.total * self.scale
@@ -740,11 +791,10 @@ impl HistView<'_> {
     }
     /// The `n` most frequent values (ties by value), in one pass.
     fn usual(&self, n: usize) -> Vec<(String, f64)> {
-        let mut top: Vec<(&String, f64)> = Vec::with_capacity(n + 1);
-        let before =
-            |a: &(&String, f64), b: &(&String, f64)| b.1 < a.1 || (b.1 == a.1 && a.0 < b.0);
-        for (k, &c) in &self.hist.counts {
-            let item = (k, c);
+        let mut top: Vec<(&str, f64)> = Vec::with_capacity(n + 1);
+        let before = |a: &(&str, f64), b: &(&str, f64)| b.1 < a.1 || (b.1 == a.1 && a.0 < b.0);
+        for (&id, &c) in &self.hist.counts {
+            let item = (self.values.text(id), c);
             if top.len() == n && !before(&item, &top[n - 1]) {
                 continue;
             }
@@ -752,10 +802,12 @@ impl HistView<'_> {
             top.insert(at, item);
             top.truncate(n);
         }
-        top.into_iter().map(|(k, c)| (k.clone(), round6(c * self.scale))).collect()
+        top.into_iter().map(|(k, c)| (k.to_string(), round6(c * self.scale))).collect()
     }
     fn buckets(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
-        self.hist.counts.iter().filter_map(|(k, c)| Some((k.parse::<i64>().ok()?, c * self.scale)))
+        self.hist.counts.iter().filter_map(|(&id, c)| {
+            Some((self.values.text(id).parse::<i64>().ok()?, c * self.scale))
+        })
     }
 }
 
@@ -781,6 +833,13 @@ const BUCKET_NAMES: [&str; 24] = [
     "17", "18", "19", "20", "21", "22", "23",
 ];
 
+/// The hashes of [`BUCKET_NAMES`].
+static BUCKET_HASHES: LazyLock<[u64; 24]> =
+    LazyLock::new(|| std::array::from_fn(|k| text_hash(BUCKET_NAMES[k])));
+
+/// The hash of the empty value (null).
+static EMPTY_HASH: LazyLock<u64> = LazyLock::new(|| text_hash(""));
+
 /// Share of the average active bucket below which a time is unusual for the actor.
 const HABIT_TOLERANCE: f64 = 0.1;
 
@@ -792,18 +851,14 @@ fn habit(hist: &HistView<'_>, value: &str, buckets: i64, min_history: f64) -> f6
         return 0.0;
     }
     let Ok(b) = value.parse::<i64>() else { return 0.0 };
-    let at = |k: i64| hist.count(BUCKET_NAMES[k.rem_euclid(buckets) as usize]);
+    let at = |k: i64| {
+        let k = k.rem_euclid(buckets) as usize;
+        hist.count_text(BUCKET_HASHES[k], BUCKET_NAMES[k])
+    };
     let c = if buckets == 24 { at(b) + 0.5 * (at(b - 1) + at(b + 1)) } else { at(b) };
     let active = hist.groups().max(1) as f64;
     let usual = HABIT_TOLERANCE * total / active;
     (1.0 - c / usual).max(0.0)
-}
-
-/// Numbers are binned on a log scale, four bins per doubling, so that an actor's range is a
-/// histogram like any other feature (it decays and merges across writers the same way).
-fn bin_of(x: f64) -> i64 {
-    let b = (4.0 * (1.0 + x.abs()).log2()).round() as i64;
-    if x < 0.0 { -b } else { b }
 }
 
 /// The value a numeric feature's bin stands for (its centre): bins are four per doubling.
@@ -858,21 +913,186 @@ fn weighted_median(sorted: &[(i64, f64)], total: f64) -> i64 {
     sorted.last().map_or(0, |b| b.0)
 }
 
-/// A JSON value as a number (numbers, or strings holding one).
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
-        _ => None,
+// The saved form of a state is the one crest has always written: actors by name, each with one
+// map of value text → count per feature, and the population by value text. Texts, not numbers,
+// so that a state reads back whatever order its values were first seen in; maps are written
+// sorted, so that the same state gives the same bytes.
+
+impl Serialize for ModelState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            actors: Sorted<&'a str, ActorWire<'a>>,
+            population: Vec<Sorted<&'a str, u32>>,
+            population_actors: &'a [u32],
+        }
+        #[derive(Serialize)]
+        struct ActorWire<'a> {
+            first_seen: i64,
+            hists: Vec<HistWire<'a>>,
+        }
+        #[derive(Serialize)]
+        struct HistWire<'a> {
+            counts: Sorted<&'a str, f64>,
+            total: f64,
+            scale: f64,
+            as_of: i64,
+            range: Option<(f64, i64, f64)>,
+        }
+        let actors = self
+            .actors()
+            .into_iter()
+            .map(|a| {
+                let hists = a
+                    .state
+                    .hists
+                    .iter()
+                    .zip(a.values)
+                    .map(|(h, values)| HistWire {
+                        counts: Sorted::new(h.counts.iter().map(|(&id, &c)| (values.text(id), c))),
+                        total: h.total,
+                        scale: h.scale,
+                        as_of: h.as_of,
+                        range: h.range.get(),
+                    })
+                    .collect();
+                (a.name, ActorWire { first_seen: a.state.first_seen, hists })
+            })
+            .collect();
+        let population = self
+            .population
+            .iter()
+            .zip(&self.values)
+            .map(|(counts, values)| {
+                Sorted::new(
+                    counts
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(id, &n)| (values.text(id as u32), n)),
+                )
+            })
+            .collect();
+        Wire { actors: Sorted(actors), population, population_actors: &self.population_actors }
+            .serialize(s)
     }
 }
 
-/// A JSON value as an instant in microseconds.
-fn instant(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => crest_core::time::parse_instant_text(&n.to_string()),
-        Value::String(s) => crest_core::time::parse_instant_text(s),
-        _ => None,
+/// A map written in key order.
+struct Sorted<K, V>(Vec<(K, V)>);
+
+impl<K: Ord, V> Sorted<K, V> {
+    fn new(pairs: impl Iterator<Item = (K, V)>) -> Self {
+        let mut v: Vec<(K, V)> = pairs.collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Sorted(v)
     }
-    .or_else(|| crest_core::time::parse_instant_text(&plain(v)))
+}
+
+impl<K: Serialize, V: Serialize> Serialize for Sorted<K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ModelState, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            actors: BTreeMap<String, ActorWire>,
+            population: Vec<BTreeMap<String, u32>>,
+            population_actors: Vec<u32>,
+        }
+        #[derive(Deserialize)]
+        struct ActorWire {
+            first_seen: i64,
+            hists: Vec<HistWire>,
+        }
+        #[derive(Deserialize)]
+        struct HistWire {
+            counts: BTreeMap<String, f64>,
+            total: f64,
+            scale: f64,
+            as_of: i64,
+            #[serde(default)]
+            range: Option<(f64, i64, f64)>,
+        }
+        let wire = Wire::deserialize(d)?;
+        let n = wire.actors.values().map(|a| a.hists.len()).max().unwrap_or(0);
+        let n = n.max(wire.population.len()).max(wire.population_actors.len());
+        let mut state = ModelState {
+            values: vec![Interner::default(); n],
+            population: vec![Vec::new(); n],
+            population_actors: wire.population_actors,
+            ..ModelState::default()
+        };
+        state.population_actors.resize(n, 0);
+        for (f, counts) in wire.population.into_iter().enumerate() {
+            for (value, users) in counts {
+                let v = state.value_id(f, &value, text_hash(&value));
+                state.population[f][v as usize] = users;
+            }
+        }
+        for (name, actor) in wire.actors {
+            let (id, _) = state.held_actor(n, &name, text_hash(&name), actor.first_seen);
+            let mut hists = vec![Hist::default(); n];
+            for (f, (h, w)) in hists.iter_mut().zip(actor.hists).enumerate() {
+                for (value, c) in w.counts {
+                    let v = state.value_id(f, &value, text_hash(&value));
+                    h.counts.insert(v, c);
+                }
+                (h.total, h.scale, h.as_of) = (w.total, w.scale, w.as_of);
+                h.range.set(w.range);
+            }
+            state.actors[id as usize] = Some(ActorState { first_seen: actor.first_seen, hists });
+        }
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FeatureSpec, ProfileSpec};
+    use serde_json::json;
+
+    /// A state saves as texts and reads back to one that scores the same.
+    #[test]
+    fn saved_state_reads_back_the_same() {
+        let spec = ProfileSpec {
+            actor: "user".into(),
+            half_life: Some("1h".into()),
+            features: vec![
+                FeatureSpec { field: Some("app".into()), ..Default::default() },
+                FeatureSpec {
+                    field: Some("country".into()),
+                    reporter: ReporterKind::Rarity,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let p = Profile::build("p", &spec).unwrap();
+        let msg = |t: i64, u: &str, app: &str, c: &str| {
+            Message::new(t * 60_000_000, json!({"user": u, "app": app, "country": c}))
+        };
+        let batch: Vec<Message> = (0..40)
+            .map(|i| {
+                msg(i, ["ann", "bob", "cy"][i as usize % 3], ["mail", "vpn"][i as usize % 2], "US")
+            })
+            .collect();
+        let mut state = ModelState::new(&p);
+        state.score_batch(&p, &batch);
+        let bytes = postcard::to_allocvec(&state).unwrap();
+        let back: ModelState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(postcard::to_allocvec(&back).unwrap(), bytes, "same bytes again");
+        assert_eq!(back.actor_count(), 3);
+        let (a, b) = (state.actor("bob").unwrap(), back.actor("bob").unwrap());
+        assert_eq!(a.feature(0).ranked(), b.feature(0).ranked());
+        assert_eq!(back.population(1, "\"US\""), Some(3));
+        assert_eq!(back.population_actors(1), 3);
+        let next = [msg(50, "ann", "wiki", "FR"), msg(51, "dan", "mail", "US")];
+        let (mut s1, mut s2) = (state.clone(), back);
+        assert_eq!(s1.score_batch(&p, &next).events, s2.score_batch(&p, &next).events);
+    }
 }

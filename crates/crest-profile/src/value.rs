@@ -256,13 +256,16 @@ fn walk<'a, 'k>(mut at: &'a Value, keys: impl Iterator<Item = &'k str>) -> Optio
 /// Canonical JSON text of a value: keys sorted (serde_json's map is ordered), compact. `null`
 /// becomes the empty string, as ScryWarden stores it.
 pub fn canonical(value: Option<&Value>) -> String {
+    let mut out = String::new();
+    canonical_into(&mut out, value);
+    out
+}
+
+/// Appends [`canonical`]'s text.
+pub fn canonical_into(out: &mut String, value: Option<&Value>) {
     match value {
-        None | Some(Value::Null) => String::new(),
-        Some(v) => {
-            let mut out = String::new();
-            push_canonical(&mut out, v);
-            out
-        }
+        None | Some(Value::Null) => {}
+        Some(v) => push_canonical(out, v),
     }
 }
 
@@ -283,18 +286,28 @@ fn push_canonical(out: &mut String, v: &Value) {
 /// The canonical text of several paths as one JSON array (ScryWarden's `Multi`): missing
 /// values are `null` inside the array.
 pub fn canonical_multi<F: Fields + ?Sized>(message: &F, paths: &[FieldPath]) -> String {
-    let mut out = String::from("[");
+    let mut out = String::new();
+    canonical_multi_into(&mut out, message, paths);
+    out
+}
+
+/// Appends [`canonical_multi`]'s text.
+pub fn canonical_multi_into<F: Fields + ?Sized>(
+    out: &mut String,
+    message: &F,
+    paths: &[FieldPath],
+) {
+    out.push('[');
     for (i, p) in paths.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         match p.get(message) {
             None => out.push_str("null"),
-            Some(v) => push_canonical(&mut out, v),
+            Some(v) => push_canonical(out, v),
         }
     }
     out.push(']');
-    out
 }
 
 /// A value as a plain string for matching and actor names: strings without quotes, numbers

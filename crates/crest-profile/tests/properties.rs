@@ -105,7 +105,7 @@ proptest! {
         for chunk in msgs.chunks(7) {
             state.score_batch(&p, chunk);
         }
-        let total: f64 = state.actors.values().map(|a| a.hists[0].total()).sum();
+        let total: f64 = state.actors().iter().map(|a| a.feature(0).total()).sum();
         prop_assert_eq!(total, msgs.len() as f64);
     }
 }
