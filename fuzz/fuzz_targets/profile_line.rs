@@ -1,11 +1,12 @@
 //! Arbitrary text as one `crest profile collect` JSON line: the key scanner must accept
-//! what serde_json accepts as an object (and only valid JSON beyond), and the projected fields must read as the
-//! decoded document's (what every profile sees), nested paths included.
+//! what serde_json accepts as an object (and only valid JSON beyond), and the scanned fields
+//! must read as the decoded document's (what every profile sees), nested paths included; the
+//! stored text must decode to the same document.
 #![no_main]
 
 use std::sync::Arc;
 
-use crest_profile::value::{Doc, FieldPath, Fields, Keys, Projected, canonical};
+use crest_profile::value::{Doc, FieldPath, Fields, Keys, Scanned, canonical};
 use crest_sources::KeyScanner;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -19,17 +20,17 @@ fuzz_target!(|data: &[u8]| {
     let parsed = serde_json::from_str::<Value>(text);
     match (&scanned, &parsed) {
         (Ok(raw), Ok(v)) if v.is_object() => {
-            let text: Arc<str> = Arc::from(text);
             // serde_json refuses only numbers beyond f64 and nesting deeper than 128.
-            let Ok(p) = Projected::new(Arc::clone(&keys), raw, Arc::clone(&text), 0..text.len())
-            else {
+            let Ok(fields) = Scanned::new(&keys, raw.clone(), text) else {
                 return;
             };
-            let doc = Doc::Projected(p);
             for path in &paths {
-                assert_eq!(canonical(path.get(&doc)), canonical(path.get(v)), "{path:?}");
+                assert_eq!(canonical(path.get(&fields)), canonical(path.get(v)), "{path:?}");
             }
-            assert_eq!(doc.field("x"), v.field("x"));
+            let (got, want) = (fields.field("x"), v.field("x"));
+            assert_eq!(got.map(|f| f.to_value()), want.map(|f| f.to_value()));
+            let doc = Doc::Text { text: Arc::from(text), span: 0..text.len() };
+            assert_eq!(doc.to_value().as_ref(), v);
         }
         (Ok(_), Ok(v)) => panic!("the scanner took a non-object: {v}"),
         (Ok(_), Err(e)) => {

@@ -121,8 +121,8 @@ fn touched(profile: &Profile, batch: &[Message]) -> (Vec<String>, Vec<(usize, St
     let mut actors = BTreeSet::new();
     let mut values = BTreeSet::new();
     for m in batch.iter().filter(|m| profile.matches(&m.data)) {
-        if let Some(Value::String(a)) = profile.actor.get(&m.data) {
-            actors.insert(a.clone());
+        if let Some(a) = profile.actor.get(&m.data).as_ref().and_then(|a| a.as_str()) {
+            actors.insert(a.to_string());
         }
         for (f, feature) in profile.features.iter().enumerate() {
             if let (ReporterKind::Rarity, Extract::Single(p)) = (feature.reporter, &feature.extract)

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::value::{FieldPath, Fields};
+use crate::value::{Field, FieldPath, Fields};
 
 /// Why a profile definition is unusable; names the profile and the key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -470,7 +470,7 @@ impl Profile {
     /// Whether a message belongs to this profile.
     pub fn matches<F: Fields + ?Sized>(&self, message: &F) -> bool {
         self.matches.iter().all(|(path, expect)| match path.get(message) {
-            Some(v) => expect.iter().any(|e| e == v || plain_eq(e, v)),
+            Some(v) => expect.iter().any(|e| v.equals(e) || plain_eq(e, &v)),
             None => false,
         }) && self.require.iter().all(|p| p.get(message).is_some_and(|v| !v.is_null()))
     }
@@ -480,10 +480,13 @@ impl Profile {
 /// CSV sources give every field as a string.
 // A number's text is needed to compare it with a string; the allocation is the point.
 #[allow(clippy::cmp_owned)]
-fn plain_eq(expect: &Value, got: &Value) -> bool {
-    match (expect, got) {
-        (Value::String(s), Value::Number(_) | Value::Bool(_)) => *s == got.to_string(),
-        (Value::Number(_) | Value::Bool(_), Value::String(s)) => *s == expect.to_string(),
+fn plain_eq(expect: &Value, got: &Field<'_>) -> bool {
+    match (expect, got.as_str()) {
+        (Value::String(s), None) => {
+            let got = got.to_value();
+            (got.is_number() || got.is_boolean()) && *s == got.to_string()
+        }
+        (Value::Number(_) | Value::Bool(_), Some(s)) => *s == expect.to_string(),
         _ => false,
     }
 }

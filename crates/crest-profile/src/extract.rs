@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::config::{Extract, Profile, ReporterKind};
 use crate::intern::text_hash;
 use crate::model::{Message, Skip};
-use crate::value::{Fields, canonical_into, canonical_multi_into, plain};
+use crate::value::{Field, Fields, canonical_into, canonical_multi_into, plain};
 
 /// A batch as one profile sees it: how many messages matched, which could not be used and
 /// why, and each usable one's actor, time and feature values.
@@ -81,7 +81,7 @@ impl Extraction {
         m: &F,
     ) -> Result<(), (String, String)> {
         match profile.actor.get(m) {
-            Some(Value::String(s)) => self.text.push_str(s),
+            Some(f) if f.as_str().is_some() => self.text.push_str(f.as_str().unwrap_or_default()),
             Some(other) => {
                 return Err((
                     profile.actor.display(),
@@ -93,7 +93,7 @@ impl Extraction {
         self.close_cell();
         let time = match &profile.time {
             None => arrival_us,
-            Some(p) => match p.get(m).and_then(instant) {
+            Some(p) => match p.get(m).and_then(|f| instant(&f)) {
                 Some(t) => t,
                 None => {
                     let got = p.get(m).map_or("nothing".to_string(), |v| v.to_string());
@@ -111,8 +111,9 @@ impl Extraction {
                     push_int(text, (time.div_euclid(86_400_000_000) + 3).rem_euclid(7));
                 }
                 (Extract::Single(p), ReporterKind::Numeric) => match p.get(m) {
-                    None | Some(Value::Null) => {}
-                    Some(v) => match number(v) {
+                    None => {}
+                    Some(v) if v.is_null() => {}
+                    Some(v) => match number(&v) {
                         Some(x) => push_int(text, bin_of(x)),
                         None => return Err((p.display(), format!("not a number: {v}"))),
                     },
@@ -134,11 +135,13 @@ impl Extraction {
         self.cells.push(Cell { start, end, hash });
     }
 
-    /// Appends the extraction of the part of the batch that follows this one's.
-    pub fn append(&mut self, next: Extraction) {
+    /// Appends the extraction of the part of the batch that follows this one's, whose message
+    /// indices are `shift` less than in the whole batch.
+    pub fn append(&mut self, next: Extraction, shift: usize) {
         self.matched += next.matched;
-        self.skipped.extend(next.skipped);
-        self.rows.extend(next.rows);
+        self.skipped
+            .extend(next.skipped.into_iter().map(|s| Skip { message: s.message + shift, ..s }));
+        self.rows.extend(next.rows.into_iter().map(|(i, t)| (i + shift, t)));
         let base = self.text.len();
         self.text.push_str(&next.text);
         self.cells.extend(next.cells.into_iter().map(|c| Cell {
@@ -210,21 +213,26 @@ pub(crate) fn bin_of(x: f64) -> i64 {
     if x < 0.0 { -b } else { b }
 }
 
-/// A JSON value as a number (numbers, or strings holding one).
-fn number(v: &Value) -> Option<f64> {
-    match v {
+/// A value as a number (numbers, or strings holding one).
+fn number(v: &Field<'_>) -> Option<f64> {
+    if let Some(s) = v.as_str() {
+        return s.trim().parse::<f64>().ok().filter(|x| x.is_finite());
+    }
+    match v.to_value() {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
         _ => None,
     }
 }
 
-/// A JSON value as an instant in microseconds.
-fn instant(v: &Value) -> Option<i64> {
-    match v {
+/// A value as an instant in microseconds: a string (RFC 3339 or epoch digits) or a number.
+fn instant(v: &Field<'_>) -> Option<i64> {
+    if let Some(s) = v.as_str() {
+        return crest_core::time::parse_instant_text(s);
+    }
+    let v = v.to_value();
+    match &v {
         Value::Number(n) => crest_core::time::parse_instant_text(&n.to_string()),
-        Value::String(s) => crest_core::time::parse_instant_text(s),
         _ => None,
     }
-    .or_else(|| crest_core::time::parse_instant_text(&plain(v)))
+    .or_else(|| crest_core::time::parse_instant_text(&plain(&v)))
 }

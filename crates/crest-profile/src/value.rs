@@ -10,30 +10,111 @@ use std::sync::Arc;
 use crest_core::value::{RawKind, RawValue};
 use serde_json::Value;
 
-/// Where a path's first key is looked up: a whole JSON document, or a [`Doc`].
+/// A field's value as a message holds it: a decoded JSON value, or a string read in place.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Field<'a> {
+    /// A value of a decoded document.
+    Value(&'a Value),
+    /// A value decoded on reading (a number, literal, object or array of a JSON line).
+    Owned(Value),
+    /// A string (its contents, unquoted), most often borrowed from the line's text.
+    Str(Cow<'a, str>),
+}
+
+impl Field<'_> {
+    /// The value as JSON (copying a string).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Field::Value(v) => (*v).clone(),
+            Field::Owned(v) => v.clone(),
+            Field::Str(s) => Value::String(s.to_string()),
+        }
+    }
+
+    /// The value, unless it is a string.
+    fn json(&self) -> Option<&Value> {
+        match self {
+            Field::Value(v) => Some(v),
+            Field::Owned(v) => Some(v),
+            Field::Str(_) => None,
+        }
+    }
+
+    /// The string, if the value is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Field::Str(s) => Some(s),
+            other => other.json()?.as_str(),
+        }
+    }
+
+    /// Whether the value is JSON `null`.
+    pub fn is_null(&self) -> bool {
+        self.json().is_some_and(Value::is_null)
+    }
+
+    /// Whether the value equals `v` (as JSON).
+    pub fn equals(&self, v: &Value) -> bool {
+        match self {
+            Field::Str(s) => v.as_str() == Some(s),
+            other => other.json() == Some(v),
+        }
+    }
+
+    /// The value at `keys` inside this one (objects by key, arrays by decimal index).
+    fn walk<'k>(self, keys: impl Iterator<Item = &'k str>) -> Option<Self> {
+        match self {
+            Field::Value(v) => walk(v, keys).map(Field::Value),
+            Field::Owned(v) => walk(&v, keys).cloned().map(Field::Owned),
+            Field::Str(_) => {
+                let mut keys = keys.peekable();
+                keys.peek().is_none().then_some(self)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Field<'_> {
+    /// The value's JSON text.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Str(s) => write!(f, "{}", Value::String(s.to_string())),
+            other => write!(f, "{}", other.json().expect("not a string")),
+        }
+    }
+}
+
+/// Where a path's first key is looked up: a whole JSON document, a [`Doc`], or a [`Scanned`]
+/// line.
 pub trait Fields {
     /// The value of a top-level key (for a whole array, an element by decimal index).
-    fn field(&self, key: &str) -> Option<&Value>;
+    fn field(&self, key: &str) -> Option<Field<'_>>;
 }
 
 impl Fields for Value {
-    fn field(&self, key: &str) -> Option<&Value> {
+    fn field(&self, key: &str) -> Option<Field<'_>> {
         match self {
             Value::Object(o) => o.get(key),
             Value::Array(a) => a.get(key.parse::<usize>().ok()?),
             _ => None,
         }
+        .map(Field::Value)
     }
 }
 
-/// A message's content: a whole JSON document, or only the top-level fields some profiles
-/// read, taken from its JSON text by a scanner (the text is kept for storing the message).
+/// A message's content: a whole JSON document, or the JSON text of one (a line of a block of
+/// lines, kept for storing the message; [`Scanned`] reads its fields as it is parsed).
 #[derive(Clone, Debug)]
 pub enum Doc {
     /// A decoded document.
     Whole(Value),
-    /// The fields profiles read, and the text they came from.
-    Projected(Projected),
+    /// The message is `text[span]`, a JSON object (a block of lines is shared by many).
+    Text {
+        /// The text of a block of lines.
+        text: Arc<str>,
+        /// Where the message is in it.
+        span: std::ops::Range<usize>,
+    },
 }
 
 impl From<Value> for Doc {
@@ -43,24 +124,28 @@ impl From<Value> for Doc {
 }
 
 impl Fields for Doc {
-    fn field(&self, key: &str) -> Option<&Value> {
+    fn field(&self, key: &str) -> Option<Field<'_>> {
         match self {
             Doc::Whole(v) => v.field(key),
-            Doc::Projected(p) => p.keys.slot(key).and_then(|i| p.get(i)),
+            // Not the pipeline's path (it reads lines as it scans them): decoded on each read.
+            Doc::Text { .. } => match self.to_value() {
+                Cow::Owned(v) => v.field(key).map(|f| Field::Owned(f.to_value())),
+                Cow::Borrowed(v) => v.field(key),
+            },
         }
     }
 }
 
 impl Doc {
-    /// The whole document, decoded (a projected message's text is parsed again: only stored
-    /// messages need it).
+    /// The whole document, decoded (a message's text is parsed again: only stored messages
+    /// need it).
     pub fn to_value(&self) -> Cow<'_, Value> {
         match self {
             Doc::Whole(v) => Cow::Borrowed(v),
             // The scanner validated the text; serde_json refuses only nesting deeper than 128,
             // and such a message is kept as its text.
-            Doc::Projected(p) => {
-                let text = &p.text[p.span.clone()];
+            Doc::Text { text, span } => {
+                let text = &text[span.clone()];
                 Cow::Owned(
                     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())),
                 )
@@ -108,72 +193,52 @@ impl Keys {
     }
 }
 
-/// A message's projected fields: for each of [`Keys`], its value if present.
-#[derive(Clone, Debug)]
-pub struct Projected {
-    keys: Arc<Keys>,
-    values: Vec<Slot>,
-    /// The message is `text[span]` (a block of lines shared by many messages).
-    text: Arc<str>,
-    span: std::ops::Range<usize>,
+/// A JSON line's top-level fields, as a scanner found them in its text (`raw[i]` for
+/// `keys.names()[i]`): strings are read in place, other values decoded when read.
+#[derive(Debug)]
+pub struct Scanned<'a> {
+    keys: &'a Keys,
+    raw: Vec<Option<RawValue<'a>>>,
+    text: &'a str,
 }
 
-/// One projected field. Strings are decoded when first read: a message matches one profile
-/// of several, and the others' fields are never looked at.
-#[derive(Clone, Debug)]
-enum Slot {
-    Missing,
-    Value(Value),
-    Str { start: u32, end: u32, escaped: bool, decoded: std::sync::OnceLock<Value> },
-}
-
-impl Projected {
-    /// The projection of the message `text[span]`, whose values a scanner found (`raw[i]` for
-    /// `keys.names()[i]`) in `text[span]`. Fails only for what JSON allows and serde_json does
-    /// not: numbers beyond `f64`, nesting deeper than 128.
+impl<'a> Scanned<'a> {
+    /// The fields of `text`, whose values a scanner found. Fails only for what JSON allows
+    /// and serde_json does not (numbers beyond `f64`, nesting deeper than 128) in a field
+    /// some profile reads.
     pub fn new(
-        keys: Arc<Keys>,
-        raw: &[Option<RawValue<'_>>],
-        text: Arc<str>,
-        span: std::ops::Range<usize>,
-    ) -> Result<Projected, String> {
-        let mut values = Vec::with_capacity(raw.len());
+        keys: &'a Keys,
+        raw: Vec<Option<RawValue<'a>>>,
+        text: &'a str,
+    ) -> Result<Scanned<'a>, String> {
         for (r, key) in raw.iter().zip(keys.names()) {
-            values.push(match r {
-                None => Slot::Missing,
-                Some(r) => match r.kind() {
-                    RawKind::Str { escaped } => {
-                        let start = r.raw().as_ptr() as usize - text.as_ptr() as usize;
-                        let end = start + r.raw().len();
-                        match (u32::try_from(start), u32::try_from(end)) {
-                            (Ok(start), Ok(end))
-                                if text.as_bytes().get(start as usize..end as usize)
-                                    == Some(r.raw()) =>
-                            {
-                                Slot::Str { start, end, escaped, decoded: Default::default() }
-                            }
-                            _ => Slot::Value(Value::String(
-                                r.as_str().unwrap_or_default().into_owned(),
-                            )),
-                        }
-                    }
-                    _ => Slot::Value(to_value(r).map_err(|e| format!("field '{key}': {e}"))?),
-                },
-            });
+            if let Some(r) = r
+                && matches!(r.kind(), RawKind::Number { .. } | RawKind::Object | RawKind::Array)
+            {
+                serde_json::from_slice::<Value>(r.raw())
+                    .map_err(|e| format!("field '{key}': {e}"))?;
+            }
         }
-        Ok(Projected { keys, values, text, span })
+        Ok(Scanned { keys, raw, text })
     }
 
-    fn get(&self, slot: usize) -> Option<&Value> {
-        match &self.values[slot] {
-            Slot::Missing => None,
-            Slot::Value(v) => Some(v),
-            Slot::Str { start, end, escaped, decoded } => Some(decoded.get_or_init(|| {
-                let raw = &self.text.as_bytes()[*start as usize..*end as usize];
-                let kind = RawKind::Str { escaped: *escaped };
-                Value::String(RawValue::new(kind, raw).as_str().unwrap_or_default().into_owned())
-            })),
+    /// A string's contents: a slice of the text when it has no escapes.
+    fn string(&self, r: &RawValue<'a>, escaped: bool) -> Cow<'a, str> {
+        let start = (r.raw().as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+        match self.text.get(start..start + r.raw().len()) {
+            Some(s) if !escaped && s.as_bytes() == r.raw() => Cow::Borrowed(s),
+            _ => r.as_str().unwrap_or_default(),
         }
+    }
+}
+
+impl Fields for Scanned<'_> {
+    fn field(&self, key: &str) -> Option<Field<'_>> {
+        let r = self.raw[self.keys.slot(key)?].as_ref()?;
+        Some(match r.kind() {
+            RawKind::Str { escaped } => Field::Str(self.string(r, escaped)),
+            _ => Field::Owned(to_value(r).ok()?),
+        })
     }
 }
 
@@ -212,19 +277,19 @@ impl FieldPath {
     }
 
     /// The value at this path, or `None` when a key is missing.
-    pub fn get<'a, F: Fields + ?Sized>(&self, message: &'a F) -> Option<&'a Value> {
+    pub fn get<'a, F: Fields + ?Sized>(&self, message: &'a F) -> Option<Field<'a>> {
         if let [only] = self.0.as_slice() {
             if let Some(v) = message.field(only) {
                 return Some(v);
             }
             if only.contains('.') {
                 let mut keys = only.split('.');
-                return walk(message.field(keys.next()?)?, keys);
+                return message.field(keys.next()?)?.walk(keys);
             }
             return None;
         }
         let (first, rest) = self.0.split_first()?;
-        walk(message.field(first)?, rest.iter().map(String::as_str))
+        message.field(first)?.walk(rest.iter().map(String::as_str))
     }
 
     /// The top-level keys [`get`](Self::get) may read.
@@ -255,31 +320,31 @@ fn walk<'a, 'k>(mut at: &'a Value, keys: impl Iterator<Item = &'k str>) -> Optio
 
 /// Canonical JSON text of a value: keys sorted (serde_json's map is ordered), compact. `null`
 /// becomes the empty string, as ScryWarden stores it.
-pub fn canonical(value: Option<&Value>) -> String {
+pub fn canonical(value: Option<Field<'_>>) -> String {
     let mut out = String::new();
     canonical_into(&mut out, value);
     out
 }
 
 /// Appends [`canonical`]'s text.
-pub fn canonical_into(out: &mut String, value: Option<&Value>) {
+pub fn canonical_into(out: &mut String, value: Option<Field<'_>>) {
     match value {
-        None | Some(Value::Null) => {}
-        Some(v) => push_canonical(out, v),
+        Some(v) if !v.is_null() => push_canonical(out, &v),
+        _ => {}
     }
 }
 
 /// Appends a value's JSON text. The common case, a string serde_json writes as is between
 /// quotes, skips its formatter.
-fn push_canonical(out: &mut String, v: &Value) {
-    match v {
-        Value::String(s) if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
+fn push_canonical(out: &mut String, v: &Field<'_>) {
+    match v.as_str() {
+        Some(s) if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
             out.reserve(s.len() + 2);
             out.push('"');
             out.push_str(s);
             out.push('"');
         }
-        v => out.push_str(&v.to_string()),
+        _ => out.push_str(&v.to_string()),
     }
 }
 
@@ -304,7 +369,7 @@ pub fn canonical_multi_into<F: Fields + ?Sized>(
         }
         match p.get(message) {
             None => out.push_str("null"),
-            Some(v) => push_canonical(out, v),
+            Some(v) => push_canonical(out, &v),
         }
     }
     out.push(']');
@@ -331,7 +396,7 @@ mod tests {
         let get = |p: &str| canonical(FieldPath::dotted(p).get(&m));
         assert_eq!(get("greeting"), "\"hello\"");
         let quoted = json!({"q": "a\"b\\c\u{1}é"});
-        assert_eq!(canonical(quoted.get("q")), quoted["q"].to_string());
+        assert_eq!(canonical(quoted.get("q").map(Field::Value)), quoted["q"].to_string());
         assert_eq!(get("n"), "5");
         assert_eq!(get("o"), r#"{"a":[1,null],"b":1}"#);
         assert_eq!(get("z"), "");

@@ -25,6 +25,17 @@ use crate::logging::Verbosity;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Turns transparent huge pages off for this process (Linux). mimalloc asks for them on its
+/// arenas; each first touch of one then zeroes 2 MiB, which on `crest profile collect` cost a
+/// seventh of the CPU time (more in a virtual machine) and a quarter more resident memory.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// Why a command did not complete.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -41,6 +52,7 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Help and version print to stdout and exit 0; usage errors exit 2.

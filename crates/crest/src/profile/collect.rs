@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use crest_profile::config::{Profile, parse_duration};
 use crest_profile::model::{Extraction, Message, ModelState, Outcome};
-use crest_profile::value::{Doc, Keys, Projected};
+use crest_profile::value::{Doc, Keys, Scanned};
 use crest_profile_store::ProfileStore;
 use crest_sources::KeyScanner;
 use rayon::prelude::*;
@@ -241,57 +241,98 @@ impl Batcher<'_> {
         }
     }
 
-    /// Parses a batch on all cores; errors name the input and line.
+    /// Parses a batch and extracts what each profile reads, on all cores, a chunk at a time;
+    /// errors name the input and line.
     fn parse(&self, batch: Vec<Pending>) -> anyhow::Result<Batch> {
-        let (keys, scanner) = (&self.keys, &self.scanner);
-        let parsed: Vec<Result<Message, String>> = batch
-            .into_par_iter()
-            .map(|pending| match pending {
-                Pending::Value(arrival_us, data) => Ok(Message::new(arrival_us, data)),
-                Pending::Line(arrival_us, block, i) => {
-                    let (span, line) = block.lines[i].clone();
-                    let input = &block.input;
-                    let raw = scanner.scan(block.text[span.clone()].as_bytes()).map_err(|e| {
-                        format!(
-                            "{input}: line {line}, column {}: malformed JSON: {}",
-                            e.offset + 1,
-                            e.message
-                        )
-                    })?;
-                    let fields =
-                        Projected::new(Arc::clone(keys), &raw, Arc::clone(&block.text), span)
-                            .map_err(|e| format!("{input}: line {line}: malformed JSON: {e}"))?;
-                    Ok(Message { arrival_us, data: Doc::Projected(fields) })
-                }
-            })
-            .collect();
-        let mut messages = Vec::with_capacity(parsed.len());
+        let len = batch.len();
+        let parts: Vec<Part> =
+            batch.into_par_iter().chunks(EXTRACT_CHUNK).map(|c| self.parse_chunk(c)).collect();
+        let mut messages = Vec::with_capacity(len);
+        let mut extractions: Vec<Extraction> =
+            self.profiles.iter().map(Extraction::empty).collect();
         let mut invalid = 0;
-        for p in parsed {
-            match p {
-                Ok(m) => messages.push(m),
-                Err(e) if self.skip_invalid => {
-                    invalid += 1;
-                    tracing::debug!("skipped: {e}");
-                }
-                Err(e) => bail!("{e} (use --skip-invalid to skip and count such records)"),
-            }
-        }
-        let parts: Vec<Vec<Extraction>> = messages
-            .par_chunks(EXTRACT_CHUNK)
-            .enumerate()
-            .map(|(c, chunk)| {
-                self.profiles.iter().map(|p| Extraction::of(p, chunk, c * EXTRACT_CHUNK)).collect()
-            })
-            .collect();
-        let mut extractions: Vec<Extraction> = vec![Extraction::default(); self.profiles.len()];
         for part in parts {
-            for (all, e) in extractions.iter_mut().zip(part) {
-                all.append(e);
+            if let Some(e) = part.error {
+                bail!("{e} (use --skip-invalid to skip and count such records)");
             }
+            invalid += part.invalid;
+            for (all, e) in extractions.iter_mut().zip(part.extractions) {
+                all.append(e, messages.len());
+            }
+            messages.extend(part.messages);
         }
         Ok(Batch { messages, extractions, invalid })
     }
+
+    /// One chunk of a batch: each message parsed (a line's fields read as it is scanned, never
+    /// decoded as a whole) and offered to every profile.
+    fn parse_chunk(&self, chunk: Vec<Pending>) -> Part {
+        let mut part = Part {
+            messages: Vec::with_capacity(chunk.len()),
+            extractions: self.profiles.iter().map(Extraction::empty).collect(),
+            invalid: 0,
+            error: None,
+        };
+        for pending in chunk {
+            let index = part.messages.len();
+            let message = match pending {
+                Pending::Value(arrival_us, data) => {
+                    for (p, e) in self.profiles.iter().zip(&mut part.extractions) {
+                        e.push(p, index, arrival_us, &data);
+                    }
+                    Message::new(arrival_us, data)
+                }
+                Pending::Line(arrival_us, block, i) => {
+                    let (span, line) = block.lines[i].clone();
+                    let input = &block.input;
+                    let text = &block.text[span.clone()];
+                    let scanned = self
+                        .scanner
+                        .scan(text.as_bytes())
+                        .map_err(|e| {
+                            format!(
+                                "{input}: line {line}, column {}: malformed JSON: {}",
+                                e.offset + 1,
+                                e.message
+                            )
+                        })
+                        .and_then(|raw| {
+                            Scanned::new(&self.keys, raw, text)
+                                .map_err(|e| format!("{input}: line {line}: malformed JSON: {e}"))
+                        });
+                    match scanned {
+                        Ok(fields) => {
+                            for (p, e) in self.profiles.iter().zip(&mut part.extractions) {
+                                e.push(p, index, arrival_us, &fields);
+                            }
+                        }
+                        Err(e) if self.skip_invalid => {
+                            part.invalid += 1;
+                            tracing::debug!("skipped: {e}");
+                            continue;
+                        }
+                        Err(e) => {
+                            part.error = Some(e);
+                            return part;
+                        }
+                    }
+                    let data = Doc::Text { text: Arc::clone(&block.text), span };
+                    Message { arrival_us, data }
+                }
+            };
+            part.messages.push(message);
+        }
+        part
+    }
+}
+
+/// What [`Batcher::parse_chunk`] made of a chunk.
+struct Part {
+    messages: Vec<Message>,
+    extractions: Vec<Extraction>,
+    invalid: u64,
+    /// The first malformed message, when they are not skipped.
+    error: Option<String>,
 }
 
 /// The second stage: scores batches and writes them to the store.
