@@ -43,7 +43,7 @@ struct ProfileDb {
     state: ModelState,
     /// Actor name → (id, first seen).
     actors: BTreeMap<String, (i64, i64)>,
-    /// Message id → the message as JSON text.
+    /// Message id → the message as JSON text (a JSON line as read).
     messages: Vec<(i64, String)>,
     events: Vec<EventRec>,
     investigations: Vec<Investigation>,
@@ -314,7 +314,7 @@ impl ProfileStore for EmbeddedStore {
         }
         for e in &outcome.events {
             let message_id = db.next(MESSAGE);
-            db.messages.push((message_id, batch[e.message].data.to_value().to_string()));
+            db.messages.push((message_id, batch[e.message].data.json_text().into_owned()));
             let id = db.next(EVENT);
             let actor_id = match db.actors.get(&e.actor) {
                 Some(a) => a.0,

@@ -152,6 +152,13 @@ impl Extraction {
         self.width = self.width.max(next.width);
     }
 
+    /// Makes room for appending `others` without growing again.
+    pub fn reserve_for<'a>(&mut self, others: impl Iterator<Item = &'a Extraction> + Clone) {
+        self.rows.reserve(others.clone().map(|e| e.rows.len()).sum());
+        self.cells.reserve(others.clone().map(|e| e.cells.len()).sum());
+        self.text.reserve(others.map(|e| e.text.len()).sum());
+    }
+
     /// How many messages are usable.
     pub(crate) fn len(&self) -> usize {
         self.rows.len()

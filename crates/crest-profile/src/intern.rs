@@ -21,6 +21,8 @@ pub(crate) struct Interner {
     table: HashTable<u32>,
     texts: Vec<Box<str>>,
     hashes: Vec<u64>,
+    /// Each text read as an integer, when it is one (hour buckets, numeric bins).
+    numbers: Vec<Option<i64>>,
 }
 
 impl Interner {
@@ -31,13 +33,14 @@ impl Interner {
 
     /// The id of `text`, given one if it is new.
     pub(crate) fn intern(&mut self, hash: u64, text: &str) -> u32 {
-        let Interner { table, texts, hashes } = self;
+        let Interner { table, texts, hashes, numbers } = self;
         *table
             .entry(hash, |&id| *texts[id as usize] == *text, |&id| hashes[id as usize])
             .or_insert_with(|| {
                 let id = u32::try_from(texts.len()).expect("fewer than 2^32 distinct texts");
                 texts.push(text.into());
                 hashes.push(hash);
+                numbers.push(text.parse().ok());
                 id
             })
             .get()
@@ -46,6 +49,11 @@ impl Interner {
     /// The text of an id.
     pub(crate) fn text(&self, id: u32) -> &str {
         &self.texts[id as usize]
+    }
+
+    /// The text of an id read as an integer, if it is one.
+    pub(crate) fn number(&self, id: u32) -> Option<i64> {
+        self.numbers[id as usize]
     }
 
     /// How many texts have ids.
@@ -67,6 +75,9 @@ mod tests {
         assert_eq!(ids, [0, 1, 0, 2, 1, 3]);
         assert_eq!(i.len(), 4);
         assert_eq!(i.text(2), "");
+        assert_eq!((i.number(2), i.number(0)), (None, None));
+        let minus = i.intern(text_hash("-12"), "-12");
+        assert_eq!(i.number(minus), Some(-12));
         assert_eq!(i.get(text_hash("c"), "c"), Some(3));
         assert_eq!(i.get(text_hash("d"), "d"), None);
         // Many texts: the table grows and keeps every id.

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use hashbrown::HashMap;
+use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -459,11 +460,26 @@ impl ModelState {
 
     /// Scores what [`Extraction::of`] pulled out of a batch, and learns from it: the second
     /// half of [`score_batch_with`](Self::score_batch_with), the half that needs the state.
+    ///
+    /// Under crest's scoring, a large batch is scored on all cores, its actors split between
+    /// them; the result is the same as one core's.
     pub fn score_extracted(
+        &mut self,
+        profile: &Profile,
+        extraction: Extraction,
+        want_deltas: bool,
+    ) -> Outcome {
+        let shards = if extraction.len() >= SHARD_ROWS { rayon::current_num_threads() } else { 1 };
+        self.score_extracted_in(profile, extraction, want_deltas, shards)
+    }
+
+    /// [`score_extracted`](Self::score_extracted), crest's scoring split `shards` ways.
+    fn score_extracted_in(
         &mut self,
         profile: &Profile,
         mut extraction: Extraction,
         want_deltas: bool,
+        shards: usize,
     ) -> Outcome {
         let e = &mut extraction;
         let mut out = Outcome {
@@ -495,33 +511,9 @@ impl ModelState {
         }
         // ScryWarden keeps every score above 0; crest drops the faint ones (below
         // `CREST_MIN_SCORE`), which only clutter the evidence.
-        let floor =
-            if profile.scoring == Scoring::Crest { CREST_MIN_SCORE } else { f64::MIN_POSITIVE };
-        let report = |out: &mut Outcome, r: usize, learning: bool, anomalies: Vec<Anomaly>| {
-            if learning {
-                out.learning += 1;
-            } else if !anomalies.is_empty() {
-                out.events.push(Event {
-                    message: e.message(r),
-                    actor: e.actor(r).0.to_string(),
-                    time: e.time(r),
-                    anomalies,
-                });
-            }
-        };
         match profile.scoring {
             Scoring::Crest => {
-                for r in 0..rows {
-                    let (a, t, vals) = (actor_of[r], e.time(r), &ids[r * n..(r + 1) * n]);
-                    // An actor still learning is not scored: nothing it does is reported yet.
-                    let anomalies = if learning[r] {
-                        Vec::new()
-                    } else {
-                        self.score_row(profile, a, t, vals, |f| e.value(r, f).0, floor)
-                    };
-                    report(&mut out, r, learning[r], anomalies);
-                    self.learn(profile, a, t, vals);
-                }
+                self.score_crest(profile, e, (&actor_of, &ids, &learning), shards, &mut out);
             }
             Scoring::Scrywarden => {
                 let scored = self.score_scrywarden(profile, e, &actor_of);
@@ -529,7 +521,7 @@ impl ModelState {
                     let anomalies = scores
                         .into_iter()
                         .enumerate()
-                        .filter(|(_, (s, _))| s.score >= floor)
+                        .filter(|(_, (s, _))| s.score >= f64::MIN_POSITIVE)
                         .map(|(f, (s, evidence))| Anomaly {
                             feature: f,
                             value: e.value(r, f).0.to_string(),
@@ -537,7 +529,7 @@ impl ModelState {
                             evidence,
                         })
                         .collect();
-                    report(&mut out, r, learning[r], anomalies);
+                    report(&mut out, e, r, learning[r], anomalies);
                 }
                 for r in 0..rows {
                     self.learn(profile, actor_of[r], e.time(r), &ids[r * n..(r + 1) * n]);
@@ -597,46 +589,112 @@ impl ModelState {
     fn learn(&mut self, profile: &Profile, actor: u32, t: i64, values: &[u32]) {
         let ModelState { actors, population, population_actors, .. } = self;
         let actor = actors[actor as usize].as_mut().expect("actor created before scoring");
-        for (f, &v) in values.iter().enumerate() {
-            let hist = &mut actor.hists[f];
-            let was_empty = hist.groups() == 0;
-            if hist.add(v, 1.0, t, profile.half_life_us) {
-                population[f][v as usize] += 1;
-                if was_empty {
-                    population_actors[f] += 1;
-                }
+        learn_actor(actor, profile, t, values, |f, v, first| {
+            population[f][v as usize] += 1;
+            if first {
+                population_actors[f] += 1;
             }
-        }
+        });
     }
 
-    /// crest's scoring: one message against everything before it (learned afterwards).
-    fn score_row<'t>(
-        &self,
+    /// crest's scoring of a batch: each message against everything before it, then learned.
+    /// An actor still learning is not scored: nothing it does is reported yet.
+    ///
+    /// Actors are independent but for rarity, which weighs a value by how many actors have
+    /// reported it: so the batch's actors are split into `shards`, each shard scores and
+    /// learns its actors' messages in order on a core of its own (rarity's novelty only), and
+    /// one pass in batch order then applies the population counts and finishes rarity's scores,
+    /// exactly as scoring the messages one by one would.
+    fn score_crest(
+        &mut self,
         profile: &Profile,
-        actor: u32,
-        t: i64,
-        values: &[u32],
-        text: impl Fn(usize) -> &'t str,
-        floor: f64,
-    ) -> Vec<Anomaly> {
-        let actor = self.state(actor);
-        let mut anomalies = Vec::new();
-        for (f, feature) in profile.features.iter().enumerate() {
-            let mut hist = actor.hists[f].view(&self.values[f]);
-            hist.advance(t, profile.half_life_us);
-            let rarity = (self.population[f].as_slice(), self.population_actors[f]);
-            let value = text(f);
-            let (s, evidence) = score_one(rarity, feature, &hist, values[f], value);
-            if s.score >= floor {
-                anomalies.push(Anomaly {
-                    feature: f,
-                    value: value.to_string(),
-                    score: s.score,
-                    evidence,
-                });
-            }
+        e: &Extraction,
+        (actor_of, ids, learning): (&[u32], &[u32], &[bool]),
+        shards: usize,
+        out: &mut Outcome,
+    ) {
+        let (n, shards) = (profile.features.len(), shards.max(1));
+        // Each actor's state moves to its shard for the batch: (shard, place in it).
+        let mut place: Map<u32, (usize, usize)> = Map::default();
+        let mut held: Vec<Vec<Held>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut rows: Vec<Vec<(usize, usize)>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut shard_of = Vec::with_capacity(e.len());
+        for (r, &a) in actor_of.iter().enumerate() {
+            let (s, at) = *place.entry(a).or_insert_with(|| {
+                let s = a as usize % shards;
+                let state = self.actors[a as usize].take().expect("actor created before scoring");
+                held[s].push((a, state));
+                (s, held[s].len() - 1)
+            });
+            rows[s].push((r, at));
+            shard_of.push(s);
         }
-        anomalies
+        let values = &self.values;
+        let run = |(held, rows): (&mut Vec<Held>, &Vec<(usize, usize)>)| {
+            let mut o = ShardOut::default();
+            for &(r, at) in rows {
+                let actor = &mut held[at].1;
+                let (t, vals) = (e.time(r), &ids[r * n..(r + 1) * n]);
+                if !learning[r] {
+                    for (f, feature) in profile.features.iter().enumerate() {
+                        let mut hist = actor.hists[f].view(&values[f]);
+                        hist.advance(t, profile.half_life_us);
+                        let found = score_one(feature, &hist, vals[f], e.value(r, f).0);
+                        if found.score >= CREST_MIN_SCORE {
+                            o.found.push((f, found));
+                        }
+                    }
+                }
+                learn_actor(actor, profile, t, vals, |f, v, first| o.new.push((f, v, first)));
+                o.ends.push((o.found.len(), o.new.len()));
+            }
+            o
+        };
+        let mut outs: Vec<ShardOut> = if shards == 1 {
+            vec![run((&mut held[0], &rows[0]))]
+        } else {
+            held.par_iter_mut().zip(rows.par_iter()).map(run).collect()
+        };
+        // In batch order: rarity against the population as it stood, then the row's changes.
+        let mut next = vec![(0, 0, 0); shards];
+        for (r, &s) in shard_of.iter().enumerate() {
+            let (row, found_at, new_at) = next[s];
+            let (found_end, new_end) = outs[s].ends[row];
+            let mut anomalies = Vec::new();
+            for (f, found) in outs[s].found[found_at..found_end].iter_mut() {
+                let f = *f;
+                let score = match found.novelty {
+                    None => found.score,
+                    Some(novelty) => {
+                        let users = self.population[f][ids[r * n + f] as usize];
+                        let of = self.population_actors[f];
+                        found.evidence.population = Some((users, of));
+                        let raw = if novelty == 0.0 || of == 0 {
+                            novelty
+                        } else {
+                            novelty * (1.0 - f64::from(users) / f64::from(of))
+                        };
+                        raw * profile.features[f].weight
+                    }
+                };
+                if score >= CREST_MIN_SCORE {
+                    let evidence = std::mem::take(&mut found.evidence);
+                    let value = e.value(r, f).0.to_string();
+                    anomalies.push(Anomaly { feature: f, value, score, evidence });
+                }
+            }
+            report(out, e, r, learning[r], anomalies);
+            for &(f, v, first) in &outs[s].new[new_at..new_end] {
+                self.population[f][v as usize] += 1;
+                if first {
+                    self.population_actors[f] += 1;
+                }
+            }
+            next[s] = (row + 1, found_end, new_end);
+        }
+        for (a, state) in held.into_iter().flatten() {
+            self.actors[a as usize] = Some(state);
+        }
     }
 
     /// ScryWarden's batch scoring: every row against the counts stored before the batch.
@@ -681,17 +739,41 @@ impl ModelState {
     }
 }
 
+/// Under crest's scoring, batches of at least this many matched messages are scored on all
+/// cores.
+const SHARD_ROWS: usize = 2048;
+
+/// An actor's state, moved to a shard for a batch, and its number.
+type Held = (u32, ActorState);
+
+/// What one shard of a batch found, row by row (its rows in batch order).
+#[derive(Default)]
+struct ShardOut {
+    /// Per row: where its findings and its population changes end.
+    ends: Vec<(usize, usize)>,
+    /// Features that scored at least [`CREST_MIN_SCORE`] (rarity: that may, once the
+    /// population is known), by feature index.
+    found: Vec<(usize, Found)>,
+    /// Values new to their actor: (feature, value, the actor's first value of the feature).
+    new: Vec<(usize, u32, bool)>,
+}
+
+/// One feature of a message as crest scores it.
+struct Found {
+    /// The score, times the weight; for rarity, the most it can be (the novelty, weighted).
+    score: f64,
+    /// Rarity only: the novelty, which the value's rarity across actors then scales.
+    novelty: Option<f64>,
+    /// The counts behind the score (rarity: all but the population).
+    evidence: Evidence,
+}
+
 /// One value (number `id`, text `value`) against one histogram, by the feature's reporter.
-fn score_one(
-    rarity: (&[u32], u32),
-    feature: &Feature,
-    hist: &HistView<'_>,
-    id: u32,
-    value: &str,
-) -> (Scored, Evidence) {
+fn score_one(feature: &Feature, hist: &HistView<'_>, id: u32, value: &str) -> Found {
     let c = hist.count(id);
     let total = hist.total();
-    let mut ev = Evidence { seen: c, total, ..Default::default() };
+    let mut evidence = Evidence { seen: c, total, ..Default::default() };
+    let mut novelty = None;
     let raw = match feature.reporter {
         ReporterKind::Mandatory => mandatory(value, c, total, hist.groups()),
         ReporterKind::Optional => {
@@ -705,32 +787,59 @@ fn score_one(
         }
         ReporterKind::Rarity => {
             // Novelty fades with every sighting (1, 1/2, 1/3 …) rather than staying near 1
-            // until the value is as common as the actor's average one.
-            let novelty = if total == 0.0 { 0.0 } else { 1.0 / (1.0 + c) };
-            let users = rarity.0.get(id as usize).copied().unwrap_or(0);
-            let of = rarity.1;
-            ev.population = Some((users, of));
-            if novelty == 0.0 || of == 0 {
-                novelty
-            } else {
-                novelty * (1.0 - f64::from(users) / f64::from(of))
-            }
+            // until the value is as common as the actor's average one; how many actors know
+            // the value scales it down afterwards.
+            let n = if total == 0.0 { 0.0 } else { 1.0 / (1.0 + c) };
+            novelty = Some(n);
+            n
         }
         ReporterKind::Hour | ReporterKind::Weekday => {
             let buckets = if feature.reporter == ReporterKind::Hour { 24 } else { 7 };
-            habit(hist, value, buckets, feature.min_history)
+            habit(hist, id, buckets, feature.min_history)
         }
         ReporterKind::Numeric => {
-            let (score, range) = numeric(hist, value, feature.deviations, feature.min_history);
-            ev.range = range;
+            let (score, range) = numeric(hist, id, value, feature.deviations, feature.min_history);
+            evidence.range = range;
             score
         }
     };
     let score = raw * feature.weight;
     if score >= CREST_MIN_SCORE {
-        ev.usual = hist.usual(3);
+        evidence.usual = hist.usual(3);
     }
-    (Scored { score, count: c, total }, ev)
+    Found { score, novelty, evidence }
+}
+
+/// Adds one message's values (by number) to an actor's histograms at `t`; `new(f, v, first)`
+/// hears of each value new to the actor, and whether it is the actor's first of the feature.
+fn learn_actor(
+    actor: &mut ActorState,
+    profile: &Profile,
+    t: i64,
+    values: &[u32],
+    mut new: impl FnMut(usize, u32, bool),
+) {
+    for (f, &v) in values.iter().enumerate() {
+        let hist = &mut actor.hists[f];
+        let first = hist.groups() == 0;
+        if hist.add(v, 1.0, t, profile.half_life_us) {
+            new(f, v, first);
+        }
+    }
+}
+
+/// Records a scored message: counted while its actor learns, an event when anomalous.
+fn report(out: &mut Outcome, e: &Extraction, r: usize, learning: bool, anomalies: Vec<Anomaly>) {
+    if learning {
+        out.learning += 1;
+    } else if !anomalies.is_empty() {
+        out.events.push(Event {
+            message: e.message(r),
+            actor: e.actor(r).0.to_string(),
+            time: e.time(r),
+            anomalies,
+        });
+    }
 }
 
 /// The stored counts of one feature, as ScryWarden's reporters see them.
@@ -845,12 +954,12 @@ const HABIT_TOLERANCE: f64 = 0.1;
 
 /// An hour (or weekday) against the actor's habit: neighbours count half (hours only), and a
 /// bucket holding at least a tenth of an average active bucket is usual.
-fn habit(hist: &HistView<'_>, value: &str, buckets: i64, min_history: f64) -> f64 {
+fn habit(hist: &HistView<'_>, id: u32, buckets: i64, min_history: f64) -> f64 {
     let total = hist.total();
     if total < min_history {
         return 0.0;
     }
-    let Ok(b) = value.parse::<i64>() else { return 0.0 };
+    let Some(b) = hist.values.number(id) else { return 0.0 };
     let at = |k: i64| {
         let k = k.rem_euclid(buckets) as usize;
         hist.count_text(BUCKET_HASHES[k], BUCKET_NAMES[k])
@@ -871,6 +980,7 @@ pub fn bin_value(b: i64) -> f64 {
 /// deviations the score rises towards 1 as 1 − k/z.
 fn numeric(
     hist: &HistView<'_>,
+    id: u32,
     value: &str,
     k: f64,
     min_history: f64,
@@ -879,7 +989,7 @@ fn numeric(
     if value.is_empty() || total < min_history {
         return (0.0, None);
     }
-    let Ok(x) = value.parse::<i64>() else { return (0.0, None) };
+    let Some(x) = hist.values.number(id) else { return (0.0, None) };
     let raw = hist.hist.total;
     let (median, sigma) = match hist.hist.range.get() {
         Some((at, m, s)) if raw <= at * 1.02 => (m, s),
@@ -887,10 +997,7 @@ fn numeric(
             let mut bins: Vec<(i64, f64)> = hist.buckets().collect();
             bins.sort_unstable_by_key(|b| b.0);
             let median = weighted_median(&bins, total);
-            let mut dev: Vec<(i64, f64)> =
-                bins.iter().map(|&(b, c)| ((b - median).abs(), c)).collect();
-            dev.sort_unstable_by_key(|d| d.0);
-            let mad = weighted_median(&dev, total) as f64;
+            let mad = median_deviation(&bins, median, total) as f64;
             // One bin is the resolution: a spread below it is no spread.
             let sigma = (1.4826 * mad).max(1.0);
             hist.hist.range.set(Some((raw, median, sigma)));
@@ -900,6 +1007,38 @@ fn numeric(
     let z = (x - median).abs() as f64 / sigma;
     let range = Some((round6(bin_value(median)), round6(sigma / 4.0)));
     if z <= k { (0.0, range) } else { (1.0 - k / z, range) }
+}
+
+/// The weighted median of the distances of sorted bins from `median`: the distances are
+/// taken in increasing order by walking out from the median on both sides.
+fn median_deviation(sorted: &[(i64, f64)], median: i64, total: f64) -> i64 {
+    let split = sorted.partition_point(|b| b.0 < median);
+    let (mut left, mut right) = (split, split);
+    let (mut acc, mut last) = (0.0, 0);
+    loop {
+        let below = left.checked_sub(1).map(|i| (median - sorted[i].0, sorted[i].1));
+        let above = sorted.get(right).map(|&(b, c)| (b - median, c));
+        let (d, c) = match (below, above) {
+            (Some(l), Some(r)) if l.0 < r.0 => {
+                left -= 1;
+                l
+            }
+            (_, Some(r)) => {
+                right += 1;
+                r
+            }
+            (Some(l), None) => {
+                left -= 1;
+                l
+            }
+            (None, None) => return last,
+        };
+        acc += c;
+        last = d;
+        if acc >= total / 2.0 {
+            return d;
+        }
+    }
 }
 
 fn weighted_median(sorted: &[(i64, f64)], total: f64) -> i64 {
@@ -1055,6 +1194,55 @@ mod tests {
     use super::*;
     use crate::config::{FeatureSpec, ProfileSpec};
     use serde_json::json;
+
+    /// Scoring a batch's actors on several cores gives what one core gives: the same events
+    /// (rarity included) and the same state, batch after batch.
+    #[test]
+    fn sharded_scoring_is_exact() {
+        use crest_testing::actors::{ActorLogSpec, actor_logs};
+        let spec: ProfileSpec = toml::from_str(
+            r#"
+            actor = "user"
+            time = "time"
+            learning = "2d"
+            half_life = "5d"
+            match = { type = "process" }
+            [[feature]]
+            field = "host"
+            reporter = "rarity"
+            [[feature]]
+            fields = ["parent", "process"]
+            reporter = "rarity"
+            [[feature]]
+            field = "bytes_out"
+            reporter = "numeric"
+            [[feature]]
+            reporter = "hour"
+            [[feature]]
+            field = "process"
+            reporter = "optional"
+            "#,
+        )
+        .unwrap();
+        let p = Profile::build("processes", &spec).unwrap();
+        let logs = actor_logs(&ActorLogSpec { actors: 40, days: 12, ..Default::default() });
+        let messages: Vec<Message> = logs
+            .iter()
+            .map(|l| Message::new(l.time_s * 1_000_000, serde_json::from_str(&l.json).unwrap()))
+            .collect();
+        let (mut one, mut many) = (ModelState::new(&p), ModelState::new(&p));
+        let mut events = 0;
+        for batch in messages.chunks(3000) {
+            let a = one.score_extracted_in(&p, Extraction::of(&p, batch, 0), true, 1);
+            let b = many.score_extracted_in(&p, Extraction::of(&p, batch, 0), true, 3);
+            assert_eq!(a.events, b.events);
+            assert_eq!(a.deltas, b.deltas);
+            assert_eq!((a.new_actors, a.learning), (b.new_actors, b.learning));
+            events += a.events.len();
+        }
+        assert!(events > 100, "{events} events");
+        assert_eq!(postcard::to_allocvec(&one).unwrap(), postcard::to_allocvec(&many).unwrap());
+    }
 
     /// A state saves as texts and reads back to one that scores the same.
     #[test]

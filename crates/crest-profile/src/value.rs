@@ -137,6 +137,14 @@ impl Fields for Doc {
 }
 
 impl Doc {
+    /// The message's JSON text: as read for a line, serialized for a decoded document.
+    pub fn json_text(&self) -> Cow<'_, str> {
+        match self {
+            Doc::Whole(v) => Cow::Owned(v.to_string()),
+            Doc::Text { text, span } => Cow::Borrowed(&text[span.clone()]),
+        }
+    }
+
     /// The whole document, decoded (a message's text is parsed again: only stored messages
     /// need it).
     pub fn to_value(&self) -> Cow<'_, Value> {
@@ -158,6 +166,8 @@ impl Doc {
 #[derive(Debug, Default)]
 pub struct Keys {
     names: Vec<String>,
+    /// Per name: its length and its first eight bytes, to compare short keys at once.
+    prints: Vec<(usize, u64)>,
     /// Bit `n` set when some key is `n` bytes long (63 for longer ones): most misses are free.
     lengths: u64,
 }
@@ -169,6 +179,7 @@ impl Keys {
         for key in keys {
             if !k.names.iter().any(|n| n == key) {
                 k.lengths |= 1 << key.len().min(63);
+                k.prints.push((key.len(), prefix(key.as_bytes())));
                 k.names.push(key.to_string());
             }
         }
@@ -184,13 +195,21 @@ impl Keys {
         if self.lengths & (1 << key.len().min(63)) == 0 {
             return None;
         }
-        // Keys are short: compare lengths and first bytes before the bytes themselves.
+        // Keys are short: lengths and first eight bytes decide, the rest is compared only
+        // for longer keys.
         let k = key.as_bytes();
-        self.names.iter().position(|n| {
-            let n = n.as_bytes();
-            n.len() == k.len() && n.first() == k.first() && n.last() == k.last() && n == k
-        })
+        let print = (k.len(), prefix(k));
+        (0..self.names.len())
+            .find(|&i| self.prints[i] == print && (k.len() <= 8 || self.names[i].as_bytes() == k))
     }
+}
+
+/// The first eight bytes of a key (zero-padded) as one integer.
+fn prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_le_bytes(b)
 }
 
 /// A JSON line's top-level fields, as a scanner found them in its text (`raw[i]` for
@@ -212,9 +231,16 @@ impl<'a> Scanned<'a> {
         text: &'a str,
     ) -> Result<Scanned<'a>, String> {
         for (r, key) in raw.iter().zip(keys.names()) {
-            if let Some(r) = r
-                && matches!(r.kind(), RawKind::Number { .. } | RawKind::Object | RawKind::Array)
-            {
+            let Some(r) = r else { continue };
+            let checked = match r.kind() {
+                // A number without an exponent and of at most 308 digits is a finite `f64`.
+                RawKind::Number { .. } => {
+                    r.raw().len() > 308 || r.raw().iter().any(|b| matches!(b, b'e' | b'E'))
+                }
+                RawKind::Object | RawKind::Array => true,
+                _ => false,
+            };
+            if checked {
                 serde_json::from_slice::<Value>(r.raw())
                     .map_err(|e| format!("field '{key}': {e}"))?;
             }

@@ -251,6 +251,9 @@ impl Batcher<'_> {
         let mut extractions: Vec<Extraction> =
             self.profiles.iter().map(Extraction::empty).collect();
         let mut invalid = 0;
+        for (i, all) in extractions.iter_mut().enumerate() {
+            all.reserve_for(parts.iter().map(|p| &p.extractions[i]));
+        }
         for part in parts {
             if let Some(e) = part.error {
                 bail!("{e} (use --skip-invalid to skip and count such records)");
