@@ -26,18 +26,41 @@ use serde_json::Value;
 use super::settings::Settings;
 use super::source::{self, Block, Entry, Payload};
 
-/// One message waiting in a batch, with its arrival time (µs).
+/// Messages waiting in a batch, with their arrival time (µs).
 enum Pending {
-    /// Line `.2` of a block of JSON Lines.
-    Line(i64, Arc<Block>, usize),
-    /// A decoded document.
-    Value(i64, Value),
+    /// Lines `.2` of a block of JSON Lines.
+    Lines(i64, Arc<Block>, std::ops::Range<usize>),
+    /// Decoded documents.
+    Values(i64, Vec<Value>),
 }
 
 impl Pending {
     fn arrival(&self) -> i64 {
         match self {
-            Pending::Line(t, ..) | Pending::Value(t, _) => *t,
+            Pending::Lines(t, ..) | Pending::Values(t, _) => *t,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Pending::Lines(_, _, lines) => lines.len(),
+            Pending::Values(_, values) => values.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Splits off the messages after the first `n`.
+    fn split_off(&mut self, n: usize) -> Pending {
+        match self {
+            Pending::Lines(t, block, lines) => {
+                let rest = lines.start + n..lines.end;
+                lines.end = rest.start;
+                Pending::Lines(*t, Arc::clone(block), rest)
+            }
+            Pending::Values(t, values) => Pending::Values(*t, values.split_off(n)),
         }
     }
 }
@@ -67,9 +90,6 @@ struct Batch {
     /// How many malformed ones were skipped.
     invalid: u64,
 }
-
-/// Messages are extracted for the profiles this many at a time, on all cores.
-const EXTRACT_CHUNK: usize = 512;
 
 /// Runs the pipeline until every source ends or a stop is asked for.
 pub(crate) fn run(
@@ -168,15 +188,17 @@ impl Batcher<'_> {
     ) -> anyhow::Result<()> {
         let (queue_size, timeout_us) = (self.queue_size, self.timeout_us);
         let timeout = Duration::from_micros(timeout_us as u64);
-        let mut batch: Vec<Pending> = Vec::with_capacity(queue_size);
+        let mut batch: Vec<Pending> = Vec::new();
+        // How many messages `batch` holds.
+        let mut held = 0;
         let mut first_wall: Option<Instant> = None;
         let mut failure = None;
         // False once the scorer has stopped listening.
-        let send = |batch: &mut Vec<Pending>| -> anyhow::Result<bool> {
+        let send = |batch: &mut Vec<Pending>, held: &mut usize| -> anyhow::Result<bool> {
             if batch.is_empty() {
                 return Ok(true);
             }
-            let parsed = self.parse(std::mem::take(batch))?;
+            let parsed = self.parse(std::mem::take(batch), std::mem::take(held))?;
             Ok(out.send(parsed).is_ok())
         };
         while active > 0 {
@@ -190,30 +212,35 @@ impl Batcher<'_> {
                     if self.simulated
                         && batch.first().is_some_and(|p| at - p.arrival() >= timeout_us)
                     {
-                        if !send(&mut batch)? {
+                        if !send(&mut batch, &mut held)? {
                             return Ok(());
                         }
                         first_wall = None;
                     }
-                    let messages: Box<dyn Iterator<Item = Pending>> = match payload {
-                        Payload::Lines(block) => Box::new(
-                            (0..block.lines.len())
-                                .map(move |i| Pending::Line(at, Arc::clone(&block), i)),
-                        ),
-                        Payload::Values(values) => {
-                            Box::new(values.into_iter().map(move |v| Pending::Value(at, v)))
+                    let mut pending = match payload {
+                        Payload::Lines(block) => {
+                            let lines = 0..block.lines.len();
+                            Pending::Lines(at, block, lines)
                         }
+                        Payload::Values(values) => Pending::Values(at, values),
                     };
-                    for m in messages {
+                    while !pending.is_empty() {
                         if batch.is_empty() {
                             first_wall = Some(Instant::now());
                         }
-                        batch.push(m);
-                        if batch.len() >= queue_size {
-                            if !send(&mut batch)? {
+                        let room = queue_size - held;
+                        let rest = (pending.len() > room).then(|| pending.split_off(room));
+                        held += pending.len();
+                        batch.push(pending);
+                        if held >= queue_size {
+                            if !send(&mut batch, &mut held)? {
                                 return Ok(());
                             }
                             first_wall = None;
+                        }
+                        match rest {
+                            Some(rest) => pending = rest,
+                            None => break,
                         }
                     }
                 }
@@ -225,7 +252,7 @@ impl Batcher<'_> {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if !self.simulated && first_wall.is_some_and(|t| t.elapsed() >= timeout) {
-                        if !send(&mut batch)? {
+                        if !send(&mut batch, &mut held)? {
                             return Ok(());
                         }
                         first_wall = None;
@@ -234,7 +261,7 @@ impl Batcher<'_> {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        send(&mut batch)?;
+        send(&mut batch, &mut held)?;
         match failure {
             Some(e) => Err(e),
             None => Ok(()),
@@ -243,10 +270,8 @@ impl Batcher<'_> {
 
     /// Parses a batch and extracts what each profile reads, on all cores, a chunk at a time;
     /// errors name the input and line.
-    fn parse(&self, batch: Vec<Pending>) -> anyhow::Result<Batch> {
-        let len = batch.len();
-        let parts: Vec<Part> =
-            batch.into_par_iter().chunks(EXTRACT_CHUNK).map(|c| self.parse_chunk(c)).collect();
+    fn parse(&self, batch: Vec<Pending>, len: usize) -> anyhow::Result<Batch> {
+        let parts: Vec<Part> = batch.into_par_iter().map(|p| self.parse_part(p)).collect();
         let mut messages = Vec::with_capacity(len);
         let mut extractions: Vec<Extraction> =
             self.profiles.iter().map(Extraction::empty).collect();
@@ -267,27 +292,29 @@ impl Batcher<'_> {
         Ok(Batch { messages, extractions, invalid })
     }
 
-    /// One chunk of a batch: each message parsed (a line's fields read as it is scanned, never
-    /// decoded as a whole) and offered to every profile.
-    fn parse_chunk(&self, chunk: Vec<Pending>) -> Part {
+    /// One part of a batch (a block's lines, or a run of documents): each message parsed (a
+    /// line's fields read as it is scanned, never decoded as a whole) and offered to every
+    /// profile.
+    fn parse_part(&self, pending: Pending) -> Part {
         let mut part = Part {
-            messages: Vec::with_capacity(chunk.len()),
+            messages: Vec::with_capacity(pending.len()),
             extractions: self.profiles.iter().map(Extraction::empty).collect(),
             invalid: 0,
             error: None,
         };
-        for pending in chunk {
-            let index = part.messages.len();
-            let message = match pending {
-                Pending::Value(arrival_us, data) => {
+        match pending {
+            Pending::Values(arrival_us, values) => {
+                for data in values {
+                    let index = part.messages.len();
                     for (p, e) in self.profiles.iter().zip(&mut part.extractions) {
                         e.push(p, index, arrival_us, &data);
                     }
-                    Message::new(arrival_us, data)
+                    part.messages.push(Message::new(arrival_us, data));
                 }
-                Pending::Line(arrival_us, block, i) => {
-                    let (span, line) = block.lines[i].clone();
-                    let input = &block.input;
+            }
+            Pending::Lines(arrival_us, block, lines) => {
+                let input = &block.input;
+                for (span, line) in block.lines[lines].iter().cloned() {
                     let text = &block.text[span.clone()];
                     let scanned = self
                         .scanner
@@ -305,6 +332,7 @@ impl Batcher<'_> {
                         });
                     match scanned {
                         Ok(fields) => {
+                            let index = part.messages.len();
                             for (p, e) in self.profiles.iter().zip(&mut part.extractions) {
                                 e.push(p, index, arrival_us, &fields);
                             }
@@ -320,16 +348,15 @@ impl Batcher<'_> {
                         }
                     }
                     let data = Doc::Text { text: Arc::clone(&block.text), span };
-                    Message { arrival_us, data }
+                    part.messages.push(Message { arrival_us, data });
                 }
-            };
-            part.messages.push(message);
+            }
         }
         part
     }
 }
 
-/// What [`Batcher::parse_chunk`] made of a chunk.
+/// What [`Batcher::parse_part`] made of a part of a batch.
 struct Part {
     messages: Vec<Message>,
     extractions: Vec<Extraction>,
