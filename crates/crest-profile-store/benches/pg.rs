@@ -97,7 +97,7 @@ fn run(schema: &str, messages: &[Message], batch: usize) -> Tally {
         t.batches += 1;
         for (profile, state) in profiles.iter().zip(&mut states) {
             let start = Instant::now();
-            let extraction = Extraction::of(profile, b, 0);
+            let extraction = Extraction::of(profile, b);
             let (actors, values) = extraction.touched(profile);
             store.load(profile, state, &actors, &values).expect("load");
             let loaded = Instant::now();

@@ -34,12 +34,11 @@ struct Cell {
 }
 
 impl Extraction {
-    /// The extraction of `batch`, whose first message is message `offset` of the whole batch
-    /// (0 unless `batch` is a part of it).
-    pub fn of(profile: &Profile, batch: &[Message], offset: usize) -> Extraction {
+    /// The extraction of a batch.
+    pub fn of(profile: &Profile, batch: &[Message]) -> Extraction {
         let mut out = Extraction::empty(profile);
         for (i, m) in batch.iter().enumerate() {
-            out.push(profile, i + offset, m.arrival_us, &m.data);
+            out.push(profile, i, m.arrival_us, &m.data);
         }
         out
     }
@@ -80,15 +79,16 @@ impl Extraction {
         arrival_us: i64,
         m: &F,
     ) -> Result<(), (String, String)> {
-        match profile.actor.get(m) {
-            Some(f) if f.as_str().is_some() => self.text.push_str(f.as_str().unwrap_or_default()),
-            Some(other) => {
+        let actor = profile.actor.get(m);
+        match (actor.as_ref().and_then(Field::as_str), &actor) {
+            (Some(name), _) => self.text.push_str(name),
+            (None, Some(other)) => {
                 return Err((
                     profile.actor.display(),
                     format!("the actor must be a string, got {other}"),
                 ));
             }
-            None => return Err((profile.actor.display(), "missing actor".into())),
+            (None, None) => return Err((profile.actor.display(), "missing actor".into())),
         }
         self.close_cell();
         let time = match &profile.time {

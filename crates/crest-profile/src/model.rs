@@ -455,7 +455,7 @@ impl ModelState {
         batch: &[Message],
         deltas: bool,
     ) -> Outcome {
-        self.score_extracted(profile, Extraction::of(profile, batch, 0), deltas)
+        self.score_extracted(profile, Extraction::of(profile, batch), deltas)
     }
 
     /// Scores what [`Extraction::of`] pulled out of a batch, and learns from it: the second
@@ -616,24 +616,24 @@ impl ModelState {
         let (n, shards) = (profile.features.len(), shards.max(1));
         // Each actor's state moves to its shard for the batch: (shard, place in it).
         let mut place: Map<u32, (usize, usize)> = Map::default();
-        let mut held: Vec<Vec<Held>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut moved: Vec<Vec<Held>> = (0..shards).map(|_| Vec::new()).collect();
         let mut rows: Vec<Vec<(usize, usize)>> = (0..shards).map(|_| Vec::new()).collect();
         let mut shard_of = Vec::with_capacity(e.len());
         for (r, &a) in actor_of.iter().enumerate() {
             let (s, at) = *place.entry(a).or_insert_with(|| {
                 let s = a as usize % shards;
                 let state = self.actors[a as usize].take().expect("actor created before scoring");
-                held[s].push((a, state));
-                (s, held[s].len() - 1)
+                moved[s].push((a, state));
+                (s, moved[s].len() - 1)
             });
             rows[s].push((r, at));
             shard_of.push(s);
         }
         let values = &self.values;
-        let run = |(held, rows): (&mut Vec<Held>, &Vec<(usize, usize)>)| {
+        let run = |(moved, rows): (&mut Vec<Held>, &Vec<(usize, usize)>)| {
             let mut o = ShardOut::default();
             for &(r, at) in rows {
-                let actor = &mut held[at].1;
+                let actor = &mut moved[at].1;
                 let (t, vals) = (e.time(r), &ids[r * n..(r + 1) * n]);
                 if !learning[r] {
                     for (f, feature) in profile.features.iter().enumerate() {
@@ -651,9 +651,9 @@ impl ModelState {
             o
         };
         let mut outs: Vec<ShardOut> = if shards == 1 {
-            vec![run((&mut held[0], &rows[0]))]
+            vec![run((&mut moved[0], &rows[0]))]
         } else {
-            held.par_iter_mut().zip(rows.par_iter()).map(run).collect()
+            moved.par_iter_mut().zip(rows.par_iter()).map(run).collect()
         };
         // In batch order: rarity against the population as it stood, then the row's changes.
         let mut next = vec![(0, 0, 0); shards];
@@ -692,7 +692,7 @@ impl ModelState {
             }
             next[s] = (row + 1, found_end, new_end);
         }
-        for (a, state) in held.into_iter().flatten() {
+        for (a, state) in moved.into_iter().flatten() {
             self.actors[a as usize] = Some(state);
         }
     }
@@ -1233,8 +1233,8 @@ mod tests {
         let (mut one, mut many) = (ModelState::new(&p), ModelState::new(&p));
         let mut events = 0;
         for batch in messages.chunks(3000) {
-            let a = one.score_extracted_in(&p, Extraction::of(&p, batch, 0), true, 1);
-            let b = many.score_extracted_in(&p, Extraction::of(&p, batch, 0), true, 3);
+            let a = one.score_extracted_in(&p, Extraction::of(&p, batch), true, 1);
+            let b = many.score_extracted_in(&p, Extraction::of(&p, batch), true, 3);
             assert_eq!(a.events, b.events);
             assert_eq!(a.deltas, b.deltas);
             assert_eq!((a.new_actors, a.learning), (b.new_actors, b.learning));

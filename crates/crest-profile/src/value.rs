@@ -61,15 +61,13 @@ impl Field<'_> {
         }
     }
 
-    /// The value at `keys` inside this one (objects by key, arrays by decimal index).
+    /// The value at `keys` (at least one) inside this one (objects by key, arrays by decimal
+    /// index): never inside a string.
     fn walk<'k>(self, keys: impl Iterator<Item = &'k str>) -> Option<Self> {
         match self {
             Field::Value(v) => walk(v, keys).map(Field::Value),
             Field::Owned(v) => walk(&v, keys).cloned().map(Field::Owned),
-            Field::Str(_) => {
-                let mut keys = keys.peekable();
-                keys.peek().is_none().then_some(self)
-            }
+            Field::Str(_) => None,
         }
     }
 }
