@@ -246,11 +246,14 @@ impl<'a> Scanned<'a> {
         Ok(Scanned { keys, raw, text })
     }
 
-    /// A string's contents: a slice of the text when it has no escapes.
+    /// A string's contents: a slice of the text (already valid UTF-8) when it has no escapes.
     fn string(&self, r: &RawValue<'a>, escaped: bool) -> Cow<'a, str> {
-        let start = (r.raw().as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
-        match self.text.get(start..start + r.raw().len()) {
-            Some(s) if !escaped && s.as_bytes() == r.raw() => Cow::Borrowed(s),
+        let raw = r.raw();
+        let start = (raw.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize);
+        let slice = start.and_then(|s| self.text.get(s..s.checked_add(raw.len())?));
+        match slice {
+            // The scanner's bytes are the text's own: the same address says the same bytes.
+            Some(s) if !escaped && s.as_ptr() == raw.as_ptr() => Cow::Borrowed(s),
             _ => r.as_str().unwrap_or_default(),
         }
     }
