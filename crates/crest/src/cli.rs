@@ -25,6 +25,10 @@ pub(crate) enum Command {
     Profile(crate::profile::ProfileArgs),
     /// Hunt in flow logs: scans, beacons, long connections, blacklisted peers, ranked hosts.
     Flows(Box<crate::flows::FlowsArgs>),
+    /// The always-on service: sources → pipelines → sinks from one config file, with an HTTP API.
+    Run(crate::run::RunArgs),
+    /// Check a `crest run` config file, or print a commented example.
+    Config(crate::run::ConfigArgs),
 }
 
 /// How to print peaks on standard output.

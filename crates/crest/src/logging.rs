@@ -80,3 +80,14 @@ pub(crate) fn init(verbosity: Verbosity) {
         .event_format(ReferenceFormat)
         .try_init();
 }
+
+/// The service's log (`crest run`): RFC 3339 times and levels as text, or one JSON object per
+/// event with `--log-format json`; `RUST_LOG`-style filtering is not needed: INFO and above.
+pub(crate) fn init_service(json: bool) {
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(Level::INFO)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = if json { builder.json().try_init() } else { builder.with_target(false).try_init() };
+}

@@ -11,6 +11,7 @@ mod output;
 mod peaks;
 mod profile;
 mod progress;
+mod run;
 mod series;
 
 use std::process::ExitCode;
@@ -81,6 +82,11 @@ fn main() -> ExitCode {
             logging::init(Verbosity::Normal);
             flows::run(args)
         }
+        Command::Run(args) => {
+            logging::init_service(args.log_format == run::LogFormat::Json);
+            run::run(args)
+        }
+        Command::Config(args) => run::config(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

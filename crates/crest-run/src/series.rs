@@ -1,0 +1,382 @@
+//! The series pipeline: events counted (or summed) per key per time step, each key's series
+//! scored by one of crest's streaming detectors as its steps close.
+//!
+//! A step `[s, s + step)` closes when the newest event time seen, less the configured
+//! lateness, reaches `s + step`; every known key then gets the step's value (0 when it had no
+//! events: a count that stops is news too), in key order, and a score. Events of a closed step
+//! are late: counted, not used. An open step is never scored early, so the last, incomplete
+//! step of a finite input stays open in the checkpoint and is completed by a later run.
+//!
+//! The state ([`SeriesState`]) serialises whole: a checkpoint restored with the same config
+//! continues exactly where it stopped.
+
+use std::collections::BTreeMap;
+
+use crest_series::detect::{AnyDetector, Detector};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::SeriesConfig;
+use crate::event;
+use crate::finding::{Finding, Severity};
+
+/// Steps one key may catch up at once; beyond, its detector starts over (a gap that long
+/// leaves nothing of the series' history worth comparing with).
+pub const MAX_CATCH_UP: i64 = 100_000;
+
+/// Counts of what a pipeline did with the events it was given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Events given to the pipeline.
+    pub events: u64,
+    /// Events the filter let through and that were counted.
+    pub used: u64,
+    /// Events the filter left out.
+    pub filtered: u64,
+    /// Events without a readable time.
+    pub no_time: u64,
+    /// Events without a key field (or with a null, object or array there).
+    pub no_key: u64,
+    /// Events without a numeric value field.
+    pub no_value: u64,
+    /// Events of a step that had closed already.
+    pub late: u64,
+    /// Events of new keys beyond `max_keys`.
+    pub over_max_keys: u64,
+    /// Series whose detector started over after a gap over [`MAX_CATCH_UP`] steps.
+    pub restarts: u64,
+    /// Steps scored.
+    pub scored: u64,
+    /// Findings reported.
+    pub findings: u64,
+}
+
+/// One key's series.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct KeySeries {
+    /// The key's values, in the config's key order.
+    key: Vec<String>,
+    /// The next step to score (µs).
+    next: i64,
+    /// Steps with events, not scored yet: value and sample events (JSON text).
+    open: BTreeMap<i64, Step>,
+    detector: AnyDetector,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Step {
+    value: f64,
+    evidence: Vec<String>,
+}
+
+/// Everything a series pipeline remembers; serialise it to checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesState {
+    /// Steps starting before this are closed (µs); `None` before the first event.
+    closed_until: Option<i64>,
+    /// The newest event time seen (µs).
+    newest: Option<i64>,
+    /// The series, by their key values joined with U+001F.
+    series: BTreeMap<String, KeySeries>,
+    /// What happened to the events.
+    pub counters: Counters,
+}
+
+/// A series pipeline: its config and its state.
+#[derive(Clone, Debug)]
+pub struct SeriesPipeline {
+    name: String,
+    config: SeriesConfig,
+    step_us: i64,
+    state: SeriesState,
+    key_buf: String,
+}
+
+impl SeriesPipeline {
+    /// A new pipeline named `name` (config validated by [`crate::Config::parse`]).
+    pub fn new(name: &str, config: SeriesConfig) -> Self {
+        Self::restore(name, config, SeriesState::default())
+    }
+
+    /// A pipeline continuing from a checkpointed state.
+    pub fn restore(name: &str, config: SeriesConfig, state: SeriesState) -> Self {
+        let step_us = config.step.0.max(1) * 1_000_000;
+        SeriesPipeline { name: name.into(), config, step_us, state, key_buf: String::new() }
+    }
+
+    /// The state, to checkpoint.
+    pub fn state(&self) -> &SeriesState {
+        &self.state
+    }
+
+    /// The number of series.
+    pub fn series_count(&self) -> usize {
+        self.state.series.len()
+    }
+
+    /// The newest event time seen (µs).
+    pub fn newest(&self) -> Option<i64> {
+        self.state.newest
+    }
+
+    /// Takes one event; findings of the steps it closes go to `out`.
+    pub fn push(&mut self, e: &Value, out: &mut Vec<Finding>) {
+        let c = &mut self.state.counters;
+        c.events += 1;
+        if !event::matches(e, &self.config.filter) {
+            c.filtered += 1;
+            return;
+        }
+        let Some(t) = event::field(e, &self.config.time_field).and_then(event::instant) else {
+            c.no_time += 1;
+            return;
+        };
+        let slot = t.div_euclid(self.step_us) * self.step_us;
+        if self.state.closed_until.is_some_and(|closed| slot < closed) {
+            c.late += 1;
+            return;
+        }
+        self.key_buf.clear();
+        for (i, name) in self.config.key.iter().enumerate() {
+            let Some(text) = event::field(e, name).and_then(event::key_text) else {
+                c.no_key += 1;
+                return;
+            };
+            if i > 0 {
+                self.key_buf.push('\u{1f}');
+            }
+            self.key_buf.push_str(&text);
+        }
+        let value = match &self.config.value_field {
+            None => 1.0,
+            Some(name) => match event::field(e, name).and_then(event::number) {
+                Some(v) if v.is_finite() => v,
+                _ => {
+                    c.no_value += 1;
+                    return;
+                }
+            },
+        };
+        let series = match self.state.series.get_mut(self.key_buf.as_str()) {
+            Some(s) => s,
+            None => {
+                if self.state.series.len() >= self.config.max_keys {
+                    c.over_max_keys += 1;
+                    return;
+                }
+                let key = if self.config.key.is_empty() {
+                    Vec::new()
+                } else {
+                    self.key_buf.split('\u{1f}').map(str::to_string).collect()
+                };
+                let fresh = KeySeries {
+                    key,
+                    next: slot,
+                    open: BTreeMap::new(),
+                    detector: detector_of(&self.config),
+                };
+                self.state.series.entry(self.key_buf.clone()).or_insert(fresh)
+            }
+        };
+        c.used += 1;
+        let step = series.open.entry(slot).or_insert(Step { value: 0.0, evidence: Vec::new() });
+        step.value += value;
+        if step.evidence.len() < self.config.evidence {
+            step.evidence.push(e.to_string());
+        }
+        let newest = self.state.newest.map_or(t, |n| n.max(t));
+        self.state.newest = Some(newest);
+        let watermark = newest.saturating_sub(self.config.lateness.0.saturating_mul(1_000_000));
+        let closed = watermark.div_euclid(self.step_us) * self.step_us;
+        if self.state.closed_until.is_none_or(|c| closed > c) {
+            self.state.closed_until = Some(closed);
+            self.close(closed, out);
+        }
+    }
+
+    /// Scores every key's steps before `until`.
+    fn close(&mut self, until: i64, out: &mut Vec<Finding>) {
+        let step_us = self.step_us;
+        let fresh = detector_of(&self.config);
+        let c = &mut self.state.counters;
+        for series in self.state.series.values_mut() {
+            if (until - series.next) / step_us > MAX_CATCH_UP {
+                c.restarts += 1;
+                series.detector = fresh.clone();
+                let first = series.open.keys().next().copied().unwrap_or(until);
+                series.next = first.max(until - MAX_CATCH_UP * step_us);
+                series.open.retain(|&s, _| s >= series.next);
+            }
+            while series.next < until {
+                let at = series.next;
+                series.next += step_us;
+                let step = series.open.remove(&at);
+                let value = step.as_ref().map_or(0.0, |s| s.value);
+                let scored = series.detector.push(at.div_euclid(1_000_000), Some(value));
+                c.scored += 1;
+                if scored.score < self.config.threshold {
+                    continue;
+                }
+                c.findings += 1;
+                let key: BTreeMap<String, String> =
+                    self.config.key.iter().cloned().zip(series.key.iter().cloned()).collect();
+                let mut stats = BTreeMap::new();
+                stats.insert("value".to_string(), value);
+                for (name, figure) in series.detector.columns().iter().zip(scored.figures) {
+                    if let Some(f) = figure {
+                        stats.insert((*name).to_string(), f);
+                    }
+                }
+                let evidence = step
+                    .map(|s| {
+                        s.evidence.iter().filter_map(|e| serde_json::from_str(e).ok()).collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Finding {
+                    id: Finding::id_of(&self.name, &key, at),
+                    pipeline: self.name.clone(),
+                    detector: format!("series/{}", series.detector.method().name()),
+                    key,
+                    time: rfc3339(at),
+                    time_us: at,
+                    score: scored.score,
+                    severity: if scored.score >= self.config.high {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
+                    stats,
+                    evidence,
+                });
+            }
+        }
+    }
+}
+
+/// The detector of a new series. The config was validated: its method and parameters build;
+/// should they not, the default detector stands in.
+fn detector_of(config: &SeriesConfig) -> AnyDetector {
+    let method = config.method().unwrap_or_default();
+    AnyDetector::new(method, &config.params(), config.step.0.max(1))
+        .or_else(|_| AnyDetector::new(Default::default(), &Default::default(), 86_400))
+        .expect("the default detector builds for a one-day step")
+}
+
+/// Microseconds since the epoch as RFC 3339 UTC (`2026-11-25T03:00:00Z`).
+pub fn rfc3339(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us).map_or_else(|_| us.to_string(), |t| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use serde_json::json;
+
+    fn pipeline(extra: &str) -> SeriesPipeline {
+        let text = format!(
+            "[sources.s]\ntype = \"stdin\"\n[pipelines.p]\ndetector = \"series\"\nsources = [\"s\"]\n\
+             step = \"1min\"\nmethod = \"mad\"\nwindow = 10\nthreshold = 0.8\n{extra}"
+        );
+        let config = Config::parse(&text, "t").unwrap();
+        let crate::config::PipelineConfig::Series(c) = config.pipelines["p"].clone();
+        SeriesPipeline::new("p", c)
+    }
+
+    /// Minute `m`'s `n` events for `user`.
+    fn feed(p: &mut SeriesPipeline, user: &str, m: i64, n: usize, out: &mut Vec<Finding>) {
+        for i in 0..n {
+            p.push(&json!({"time": m * 60 + (i as i64 % 60), "user": user}), out);
+        }
+    }
+
+    #[test]
+    fn a_burst_is_found_with_its_evidence() {
+        let mut p = pipeline("key = [\"user\"]\n");
+        let mut out = Vec::new();
+        for m in 0..40 {
+            let n = if m == 30 { 50 } else { 3 + (m % 2) as usize };
+            feed(&mut p, "alice", m, n, &mut out);
+            feed(&mut p, "bob", m, 2, &mut out);
+        }
+        assert_eq!(out.len(), 1, "{out:#?}");
+        let f = &out[0];
+        assert_eq!(f.key.get("user").map(String::as_str), Some("alice"));
+        assert_eq!(f.time, "1970-01-01T00:30:00Z");
+        assert_eq!(f.stats["value"], 50.0);
+        assert_eq!(f.evidence.len(), 3);
+        assert_eq!(f.detector, "series/mad");
+        assert!(f.score >= 0.8);
+        // Minute 39 is still open: nothing scored it.
+        assert_eq!(p.state().counters.scored, 2 * 39);
+    }
+
+    #[test]
+    fn silence_counts_as_zero_and_late_events_are_counted() {
+        let mut p = pipeline("");
+        let mut out = Vec::new();
+        for m in 0..30 {
+            feed(&mut p, "x", m, 20, &mut out);
+        }
+        feed(&mut p, "x", 35, 20, &mut out); // minutes 30..34 had nothing
+        assert!(!out.is_empty());
+        for f in &out {
+            assert_eq!(f.stats["value"], 0.0);
+            assert!((30 * 60_000_000..35 * 60_000_000).contains(&f.time_us), "{f:?}");
+        }
+        feed(&mut p, "x", 3, 1, &mut out);
+        assert_eq!(p.state().counters.late, 1);
+    }
+
+    #[test]
+    fn a_restored_state_continues_exactly() {
+        let run = |cut: Option<i64>| {
+            let mut p = pipeline("key = [\"user\"]\n");
+            let mut out = Vec::new();
+            for m in 0..60 {
+                if Some(m) == cut {
+                    let text = serde_json::to_string(p.state()).unwrap();
+                    let state: SeriesState = serde_json::from_str(&text).unwrap();
+                    p = SeriesPipeline::restore("p", p.config.clone(), state);
+                }
+                let n = if m % 17 == 16 { 40 } else { 5 + (m % 3) as usize };
+                feed(&mut p, "u1", m, n, &mut out);
+                feed(&mut p, "u2", m, 3, &mut out);
+            }
+            (out, serde_json::to_string(p.state()).unwrap())
+        };
+        let whole = run(None);
+        assert!(!whole.0.is_empty());
+        for cut in [1, 17, 33, 59] {
+            assert_eq!(run(Some(cut)), whole, "cut at minute {cut}");
+        }
+    }
+
+    #[test]
+    fn keys_beyond_the_limit_and_bad_events_are_counted() {
+        let mut p = pipeline("key = [\"user\"]\nmax_keys = 1\nfilter = { kind = \"login\" }\n");
+        let mut out = Vec::new();
+        p.push(&json!({"time": 1, "user": "a", "kind": "login"}), &mut out);
+        p.push(&json!({"time": 1, "user": "b", "kind": "login"}), &mut out);
+        p.push(&json!({"time": 1, "user": "a", "kind": "logout"}), &mut out);
+        p.push(&json!({"time": "yesterday", "user": "a", "kind": "login"}), &mut out);
+        p.push(&json!({"time": 1, "user": null, "kind": "login"}), &mut out);
+        let c = &p.state().counters;
+        assert_eq!(
+            (c.events, c.used, c.over_max_keys, c.filtered, c.no_time, c.no_key),
+            (5, 1, 1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn a_long_gap_restarts_the_series() {
+        let mut p = pipeline("");
+        let mut out = Vec::new();
+        feed(&mut p, "x", 0, 1, &mut out);
+        feed(&mut p, "x", 1, 1, &mut out);
+        feed(&mut p, "x", 10 * MAX_CATCH_UP, 1, &mut out);
+        let c = &p.state().counters;
+        assert_eq!(c.restarts, 1);
+        assert!(c.scored <= MAX_CATCH_UP as u64 + 1);
+    }
+}

@@ -1,0 +1,515 @@
+//! `crest run`: the always-on service, and `crest config`.
+//!
+//! Sources (threads, [`source`]) read JSON Lines into batches on one bounded channel; this
+//! thread parses each event once, gives it to every pipeline its source feeds, and sends the
+//! findings to the sinks ([`sink`]) and to the HTTP API ([`http`]). At each checkpoint
+//! interval, on a stop (SIGINT/SIGTERM) and at the end of finite sources, the sinks are
+//! flushed and then the checkpoint is written atomically: each source's position, each file
+//! sink's length and each pipeline's state. A restart resumes from it: sources seek to their
+//! positions and file sinks are cut back to their lengths, so a crash loses nothing and
+//! counts nothing twice.
+
+mod http;
+mod sink;
+mod source;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use crest_run::config::{PipelineConfig, SourceConfig};
+use crest_run::series::{Counters, SeriesPipeline, SeriesState};
+use crest_run::{Config, Finding};
+use serde::{Deserialize, Serialize};
+
+use crate::Failure;
+use sink::Sink;
+use source::{Message, Origin, Position, Reader};
+
+/// `crest run`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 after a clean stop (SIGINT, SIGTERM, or finite sources read), \
+                        1 on an error, 2 on a usage error or an invalid config."
+)]
+pub(crate) struct RunArgs {
+    /// The config file (see `crest config example`).
+    #[arg(short, long, value_name = "FILE")]
+    config: PathBuf,
+    /// Where checkpoints live (default: the config's service.data_dir, else crest's data
+    /// directory); each config keeps its own under run/NAME.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log lines as text or as JSON objects (on standard error).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    /// The HTTP address, instead of the config's service.listen.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+}
+
+/// How `crest run` writes its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `crest config`.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    #[command(subcommand)]
+    command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validates a config file without running it.
+    Check {
+        /// The config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Prints a commented example config.
+    Example,
+}
+
+/// Runs `crest config`.
+pub(crate) fn config(args: &ConfigArgs) -> Result<(), Failure> {
+    match &args.command {
+        ConfigCommand::Example => {
+            print!("{}", crest_run::config::EXAMPLE);
+            Ok(())
+        }
+        ConfigCommand::Check { config } => {
+            let c = load(config)?;
+            println!(
+                "{}: valid — {} source(s), {} pipeline(s), {} sink(s)",
+                config.display(),
+                c.sources.len(),
+                c.pipelines.len(),
+                c.sinks.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("{}: cannot read: {e}", path.display())))?;
+    Config::parse(&text, &path.display().to_string()).map_err(|e| Failure::Usage(e.to_string()))
+}
+
+/// What the service saves at each checkpoint.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Checkpoint {
+    /// Each source's position, by name.
+    sources: BTreeMap<String, Position>,
+    /// Each file sink's length, by name.
+    sinks: BTreeMap<String, u64>,
+    /// Each pipeline's state, by name.
+    pipelines: BTreeMap<String, PipelineState>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PipelineState {
+    /// The pipeline's config, as text: a changed config does not resume an old state.
+    config: String,
+    state: SeriesState,
+}
+
+/// A pipeline in the running service.
+struct Running {
+    name: String,
+    detector: &'static str,
+    config_text: String,
+    series: SeriesPipeline,
+}
+
+/// What the HTTP API reads while the service runs.
+pub(crate) struct Shared {
+    started: Instant,
+    /// Events parsed, in all.
+    events: AtomicU64,
+    /// Events per source, in source order.
+    source_events: Vec<(String, AtomicU64)>,
+    /// Lines that were not JSON objects, skipped.
+    invalid: AtomicU64,
+    /// Errors (sources that failed, sinks that could not write).
+    errors: AtomicU64,
+    /// Microseconds since the epoch of the last checkpoint.
+    checkpoint_us: AtomicI64,
+    /// The latest findings, oldest first.
+    findings: Mutex<VecDeque<Finding>>,
+    kept: usize,
+    /// Each pipeline's name, detector, series count, counters and newest event time.
+    pipelines: Mutex<Vec<PipelineStatus>>,
+    /// Each sink's name, findings sent and failed.
+    sinks: Vec<(String, Arc<AtomicU64>, Arc<AtomicU64>)>,
+}
+
+/// A pipeline as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct PipelineStatus {
+    name: String,
+    detector: String,
+    series: usize,
+    newest: Option<String>,
+    newest_us: Option<i64>,
+    counters: Counters,
+}
+
+fn now_us() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}
+
+/// Runs `crest run`.
+pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
+    let config = load(&args.config)?;
+    let base = args.config.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let stem = args.config.file_stem().map_or("crest".into(), |s| s.to_string_lossy().to_string());
+    let root = match (&args.data_dir, &config.service.data_dir) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => base.join(d),
+        (None, None) => crate::fsutil::data_dir(None)?,
+    };
+    let dir = root.join("run").join(&stem);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let checkpoint_path = dir.join("checkpoint.json");
+    let saved: Checkpoint = match std::fs::read(&checkpoint_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a crest checkpoint", checkpoint_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checkpoint::default(),
+        Err(e) => {
+            return Err(anyhow::anyhow!("cannot read {}: {e}", checkpoint_path.display()).into());
+        }
+    };
+
+    // Pipelines, resumed where their config is unchanged.
+    let mut pipelines = Vec::new();
+    for (name, p) in &config.pipelines {
+        let config_text = format!("{p:?}");
+        let PipelineConfig::Series(c) = p;
+        let series = match saved.pipelines.get(name) {
+            Some(s) if s.config == config_text => {
+                SeriesPipeline::restore(name, c.clone(), s.state.clone())
+            }
+            Some(_) => {
+                return Err(Failure::Usage(format!(
+                    "pipeline '{name}' changed since its checkpoint in {}: its state no longer \
+                     fits; remove {} to start over, or give the changed pipeline a new name",
+                    dir.display(),
+                    checkpoint_path.display()
+                )));
+            }
+            None => SeriesPipeline::new(name, c.clone()),
+        };
+        pipelines.push(Running { name: name.clone(), detector: p.detector(), config_text, series });
+    }
+    // Which pipelines each source feeds.
+    let source_names: Vec<String> = config.sources.keys().cloned().collect();
+    let feeds: Vec<Vec<usize>> = source_names
+        .iter()
+        .map(|s| {
+            config
+                .pipelines
+                .values()
+                .enumerate()
+                .filter(|(_, p)| p.sources().contains(s))
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+
+    let mut sinks = Vec::new();
+    for (name, s) in &config.sinks {
+        sinks.push(Sink::open(name, s, &base, saved.sinks.get(name).copied())?);
+    }
+    let shared = Arc::new(Shared {
+        started: Instant::now(),
+        events: AtomicU64::new(0),
+        source_events: source_names.iter().map(|n| (n.clone(), AtomicU64::new(0))).collect(),
+        invalid: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        checkpoint_us: AtomicI64::new(0),
+        findings: Mutex::new(VecDeque::new()),
+        kept: config.service.findings_kept,
+        pipelines: Mutex::new(Vec::new()),
+        sinks: sinks.iter().map(|s| (s.name.clone(), s.sent.clone(), s.failed.clone())).collect(),
+    });
+    let listen = args.listen.clone().or_else(|| config.service.listen.clone());
+    let server = match &listen {
+        Some(addr) => {
+            let token = match &config.service.token_env {
+                Some(var) => {
+                    Some(std::env::var(var).ok().filter(|t| !t.is_empty()).ok_or_else(|| {
+                        Failure::Usage(format!("service.token_env: ${var} is not set"))
+                    })?)
+                }
+                None => None,
+            };
+            Some(http::Server::start(addr, token, shared.clone())?)
+        }
+        None => None,
+    };
+
+    // Sources, from their checkpointed positions.
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second signal while draining exits at once.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+    let (tx, rx) = sync_channel(config.service.queue);
+    let mut positions: Vec<Position> = Vec::new();
+    let mut skip_invalid = Vec::new();
+    for (i, (name, s)) in config.sources.iter().enumerate() {
+        let resume = saved.sources.get(name).copied().unwrap_or_default();
+        let (origin, resume, skip) = match s {
+            SourceConfig::File { path, follow, skip_invalid } => {
+                (Origin::File { path: base.join(path), follow: *follow }, resume, *skip_invalid)
+            }
+            // Standard input is new input on every run.
+            SourceConfig::Stdin { skip_invalid } => {
+                (Origin::Stdin, Position::default(), *skip_invalid)
+            }
+        };
+        positions.push(resume);
+        skip_invalid.push(skip);
+        let reader = Reader {
+            index: i,
+            origin,
+            resume,
+            batch_size: config.service.batch_size,
+            stop: stop.clone(),
+        };
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name(format!("source-{name}"))
+            .spawn(move || reader.run(tx))
+            .context("cannot start a source thread")?;
+    }
+    drop(tx);
+
+    let mut service = Service {
+        pipelines,
+        sinks,
+        shared,
+        checkpoint_path,
+        source_names,
+        positions,
+        stdin: config.sources.values().map(|s| matches!(s, SourceConfig::Stdin { .. })).collect(),
+    };
+    // A first checkpoint before any work: a crash before the next one cuts the sinks back to
+    // what they held when the service started.
+    service.checkpoint()?;
+    tracing::info!(
+        "crest run: {} source(s), {} pipeline(s), {} sink(s); checkpoints in {}{}",
+        service.source_names.len(),
+        service.pipelines.len(),
+        service.sinks.len(),
+        dir.display(),
+        server.as_ref().map(|s| format!("; http://{}", s.addr)).unwrap_or_default()
+    );
+
+    let interval = Duration::from_secs(config.service.checkpoint_interval.0.max(1) as u64);
+    let mut last = Instant::now();
+    let mut done = vec![false; service.source_names.len()];
+    let mut findings = Vec::new();
+    let mut outcome: Result<(), Failure> = Ok(());
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Message::Batch(batch)) => {
+                let skip = skip_invalid[batch.source];
+                if let Err(e) = service.process(&batch, skip, &feeds[batch.source], &mut findings) {
+                    outcome = Err(e.into());
+                    break;
+                }
+            }
+            Ok(Message::Done(i)) => done[i] = true,
+            Ok(Message::Failed(i, e)) => {
+                service.shared.errors.fetch_add(1, Ordering::Relaxed);
+                outcome = Err(anyhow::anyhow!("source '{}': {e}", service.source_names[i]).into());
+                break;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        // Followed files are never done unless stopped; standard input may block a stop.
+        let all_done = done.iter().all(|d| *d);
+        let stopping = stop.load(Ordering::Relaxed)
+            && done.iter().zip(&service.stdin).all(|(d, stdin)| *d || *stdin);
+        if all_done || stopping {
+            break;
+        }
+        if last.elapsed() >= interval {
+            service.checkpoint()?;
+            last = Instant::now();
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    // What was processed is checkpointed even when a source failed.
+    service.checkpoint()?;
+    let Service { sinks, shared, .. } = service;
+    for s in sinks {
+        s.close()?;
+    }
+    if let Some(server) = server {
+        server.stop();
+    }
+    let found: u64 =
+        shared.pipelines.lock().map(|p| p.iter().map(|p| p.counters.findings).sum()).unwrap_or(0);
+    tracing::info!(
+        "crest run: stopped: {} events read this run ({} invalid lines skipped); {found} findings \
+         since the pipelines started",
+        shared.events.load(Ordering::Relaxed),
+        shared.invalid.load(Ordering::Relaxed),
+    );
+    outcome
+}
+
+struct Service {
+    pipelines: Vec<Running>,
+    sinks: Vec<Sink>,
+    shared: Arc<Shared>,
+    checkpoint_path: PathBuf,
+    source_names: Vec<String>,
+    positions: Vec<Position>,
+    stdin: Vec<bool>,
+}
+
+impl Service {
+    /// Parses a batch's events, feeds them to `feeds`' pipelines, and sends the findings on.
+    fn process(
+        &mut self,
+        batch: &source::Batch,
+        skip_invalid: bool,
+        feeds: &[usize],
+        findings: &mut Vec<Finding>,
+    ) -> anyhow::Result<()> {
+        let mut start = 0;
+        let mut events = 0u64;
+        for (n, &end) in batch.ends.iter().enumerate() {
+            let line = &batch.data[start..end];
+            start = end;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let event: serde_json::Value = match serde_json::from_slice(line) {
+                Ok(v @ serde_json::Value::Object(_)) => v,
+                Ok(_) | Err(_) if skip_invalid => {
+                    self.shared.invalid.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Ok(_) => anyhow::bail!(
+                    "source '{}', line {}: not a JSON object",
+                    self.source_names[batch.source],
+                    batch.start.line + n as u64 + 1
+                ),
+                Err(e) => anyhow::bail!(
+                    "source '{}', line {}: not JSON: {e} (skip_invalid = true skips such lines)",
+                    self.source_names[batch.source],
+                    batch.start.line + n as u64 + 1
+                ),
+            };
+            events += 1;
+            for &p in feeds {
+                self.pipelines[p].series.push(&event, findings);
+            }
+            if !findings.is_empty() {
+                self.emit(findings)?;
+            }
+        }
+        self.positions[batch.source] = batch.end;
+        self.shared.events.fetch_add(events, Ordering::Relaxed);
+        self.shared.source_events[batch.source].1.fetch_add(events, Ordering::Relaxed);
+        self.publish();
+        Ok(())
+    }
+
+    fn emit(&mut self, findings: &mut Vec<Finding>) -> anyhow::Result<()> {
+        for f in findings.iter() {
+            for s in &mut self.sinks {
+                if s.wants(f)
+                    && let Err(e) = s.emit(f)
+                {
+                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                    return Err(e.context(format!("sink '{}'", s.name)));
+                }
+            }
+        }
+        let mut kept = self.shared.findings.lock().unwrap_or_else(|e| e.into_inner());
+        for f in findings.drain(..) {
+            if kept.len() >= self.shared.kept {
+                kept.pop_front();
+            }
+            kept.push_back(f);
+        }
+        Ok(())
+    }
+
+    /// Copies the pipelines' figures for the API.
+    fn publish(&self) {
+        let status = self
+            .pipelines
+            .iter()
+            .map(|p| PipelineStatus {
+                name: p.name.clone(),
+                detector: p.detector.to_string(),
+                series: p.series.series_count(),
+                newest: p.series.newest().map(crest_run::series::rfc3339),
+                newest_us: p.series.newest(),
+                counters: p.series.state().counters.clone(),
+            })
+            .collect();
+        *self.shared.pipelines.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    /// Flushes the sinks, then writes the checkpoint (temporary file, renamed).
+    fn checkpoint(&mut self) -> anyhow::Result<()> {
+        let mut sinks = BTreeMap::new();
+        for s in &mut self.sinks {
+            if let Some(len) = s.flush().with_context(|| format!("sink '{}'", s.name))? {
+                sinks.insert(s.name.clone(), len);
+            }
+        }
+        let sources = self
+            .source_names
+            .iter()
+            .zip(&self.positions)
+            .zip(&self.stdin)
+            .filter(|(_, stdin)| !**stdin)
+            .map(|((n, p), _)| (n.clone(), *p))
+            .collect();
+        let pipelines = self
+            .pipelines
+            .iter()
+            .map(|p| {
+                let state = PipelineState {
+                    config: p.config_text.clone(),
+                    state: p.series.state().clone(),
+                };
+                (p.name.clone(), state)
+            })
+            .collect();
+        let checkpoint = Checkpoint { sources, sinks, pipelines };
+        let bytes = serde_json::to_vec(&checkpoint).context("cannot encode the checkpoint")?;
+        crate::fsutil::write_atomic(&self.checkpoint_path, &bytes)?;
+        self.shared.checkpoint_us.store(now_us(), Ordering::Relaxed);
+        self.publish();
+        Ok(())
+    }
+}
