@@ -51,6 +51,37 @@ pub struct ServiceConfig {
     pub queue: usize,
     /// Findings kept in memory for the HTTP API (the oldest go first).
     pub findings_kept: usize,
+    /// Where checkpoints go: the data directory (default) or PostgreSQL, shared by workers.
+    pub store: StoreConfig,
+}
+
+/// The `[service.store]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `embedded` (files in the data directory) or `postgres`.
+    pub kind: StoreKind,
+    /// PostgreSQL connection string (`host=127.0.0.1 user=postgres dbname=test`).
+    pub url: Option<String>,
+    /// PostgreSQL schema for crest's tables.
+    pub schema: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { kind: StoreKind::Embedded, url: None, schema: "crest_run".into() }
+    }
+}
+
+/// Where checkpoints are kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// A file in the data directory, written atomically.
+    #[default]
+    Embedded,
+    /// A row per worker partition in PostgreSQL, each owned by one worker at a time.
+    Postgres,
 }
 
 impl Default for ServiceConfig {
@@ -63,6 +94,7 @@ impl Default for ServiceConfig {
             batch_size: 1024,
             queue: 16,
             findings_kept: 10_000,
+            store: StoreConfig::default(),
         }
     }
 }
@@ -88,6 +120,49 @@ pub enum SourceConfig {
         #[serde(default)]
         skip_invalid: bool,
     },
+    /// A NATS JetStream stream, read by a durable pull consumer; a message is acknowledged
+    /// only once the checkpoint holding its effect is written.
+    Jetstream(JetstreamSource),
+}
+
+/// `type = "jetstream"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JetstreamSource {
+    /// The server.
+    #[serde(default = "default_nats_url")]
+    pub url: String,
+    /// The stream's name.
+    pub stream: String,
+    /// The subject read (wildcards allowed); with `partitions`, the prefix of the partitions'
+    /// subjects `SUBJECT.0` … `SUBJECT.N-1`.
+    pub subject: String,
+    /// How many partitions the subject is split into (0: none); a worker started with
+    /// `--partition P` reads `SUBJECT.P` only.
+    #[serde(default)]
+    pub partitions: u32,
+    /// The durable consumer's name (a partition's worker appends `-P`).
+    #[serde(default = "default_durable")]
+    pub durable: String,
+    /// Create the stream when it does not exist (subjects `SUBJECT` or `SUBJECT.*`).
+    #[serde(default = "default_true")]
+    pub create_stream: bool,
+    /// How long the server waits for an acknowledgement before delivering again (default:
+    /// three checkpoint intervals, at least 30s).
+    pub ack_wait: Option<Duration>,
+    /// Skip (and count) messages that are not JSON objects instead of stopping.
+    #[serde(default)]
+    pub skip_invalid: bool,
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".into()
+}
+fn default_durable() -> String {
+    "crest".into()
+}
+fn default_true() -> bool {
+    true
 }
 
 /// One `[pipelines.NAME]` table: a detector and its parameters.
@@ -242,8 +317,11 @@ pub struct SinkConfig {
     pub kind: SinkType,
     /// The file (`jsonl`, `csv`).
     pub path: Option<PathBuf>,
-    /// The URL (`webhook`: `http://` or `https://`).
+    /// The URL (`webhook`: `http://` or `https://`; `jetstream`: the NATS server, default
+    /// `nats://127.0.0.1:4222`).
     pub url: Option<String>,
+    /// The subject findings are published to (`jetstream`).
+    pub subject: Option<String>,
     /// Attempts per finding before it is counted as failed (`webhook`).
     #[serde(default = "default_attempts")]
     pub attempts: u32,
@@ -273,6 +351,9 @@ pub enum SinkType {
     Csv,
     /// Each finding POSTed as JSON, retried with exponential backoff.
     Webhook,
+    /// Each finding published to a JetStream subject (message id: the finding's id, so the
+    /// stream drops a finding published twice within its duplicate window).
+    Jetstream,
 }
 
 fn default_attempts() -> u32 {
@@ -371,8 +452,21 @@ impl Config {
         if s.checkpoint_interval.0 == 0 {
             return Err(err("service", "", "checkpoint_interval", "must be at least 1s".into()));
         }
+        if s.store.kind == StoreKind::Postgres && s.store.url.is_none() {
+            return Err(err("service", "store", "url", "a postgres store needs 'url'".into()));
+        }
         let mut stdin = 0;
         for (name, source) in &self.sources {
+            if let SourceConfig::Jetstream(j) = source
+                && (j.stream.is_empty() || j.stream.contains(['.', ' ', '*', '>']))
+            {
+                return Err(err(
+                    "sources",
+                    name,
+                    "stream",
+                    format!("'{}' is not a stream name (no dots, spaces or wildcards)", j.stream),
+                ));
+            }
             if let SourceConfig::Stdin { .. } = source {
                 stdin += 1;
                 if stdin > 1 {
@@ -452,8 +546,12 @@ impl Config {
             };
             let file = matches!(sink.kind, SinkType::Jsonl | SinkType::Csv);
             needs("path", sink.path.is_some(), file)?;
-            needs("url", sink.url.is_some(), sink.kind == SinkType::Webhook)?;
+            if sink.kind != SinkType::Jetstream {
+                needs("url", sink.url.is_some(), sink.kind == SinkType::Webhook)?;
+            }
+            needs("subject", sink.subject.is_some(), sink.kind == SinkType::Jetstream)?;
             if let Some(url) = &sink.url
+                && sink.kind == SinkType::Webhook
                 && !(url.starts_with("http://") || url.starts_with("https://"))
             {
                 return Err(err("sinks", name, "url", format!("'{url}' is not an http(s) URL")));

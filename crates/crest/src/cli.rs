@@ -29,6 +29,8 @@ pub(crate) enum Command {
     Run(crate::run::RunArgs),
     /// Check a `crest run` config file, or print a commented example.
     Config(crate::run::ConfigArgs),
+    /// Load JSON Lines into a NATS JetStream stream, partitioned by key (for `crest run`).
+    Publish(crate::run::PublishArgs),
 }
 
 /// How to print peaks on standard output.

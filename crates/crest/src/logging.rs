@@ -74,10 +74,15 @@ pub(crate) fn init(verbosity: Verbosity) {
         Verbosity::Normal => Level::INFO,
         Verbosity::Verbose => Level::DEBUG,
     };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .event_format(ReferenceFormat)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .event_format(ReferenceFormat),
+        )
+        .with(quiet_libraries(level))
         .try_init();
 }
 
@@ -85,9 +90,22 @@ pub(crate) fn init(verbosity: Verbosity) {
 /// event with `--log-format json`; `RUST_LOG`-style filtering is not needed: INFO and above.
 pub(crate) fn init_service(json: bool) {
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(Level::INFO)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = if json { builder.json().try_init() } else { builder.with_target(false).try_init() };
+    let registry = tracing_subscriber::registry().with(quiet_libraries(Level::INFO));
+    let _ = if json {
+        registry.with(layer.json()).try_init()
+    } else {
+        registry.with(layer.with_target(false)).try_init()
+    };
+}
+
+/// `level` for crest, warnings only from libraries that narrate their connections.
+fn quiet_libraries(level: Level) -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("async_nats", Level::WARN)
 }

@@ -87,6 +87,10 @@ fn main() -> ExitCode {
             run::run(args)
         }
         Command::Config(args) => run::config(args),
+        Command::Publish(args) => {
+            logging::init(Verbosity::Normal);
+            run::publish(args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,8 +10,12 @@
 //! counts nothing twice.
 
 mod http;
+mod jetstream;
 mod sink;
 mod source;
+mod store;
+
+pub(crate) use jetstream::{PublishArgs, publish};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -51,6 +55,14 @@ pub(crate) struct RunArgs {
     /// The HTTP address, instead of the config's service.listen.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// This worker's partition of the JetStream sources (0…N-1), or `all`: each partition is
+    /// run by one worker at a time, with its own checkpoint.
+    #[arg(long, value_name = "P", default_value = "all")]
+    partition: String,
+    /// Stop (cleanly) once no event has arrived for this long, e.g. `5s`: drains a stream,
+    /// then exits.
+    #[arg(long, value_name = "DURATION")]
+    until_idle: Option<String>,
 }
 
 /// How `crest run` writes its log.
@@ -183,15 +195,47 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         (None, None) => crate::fsutil::data_dir(None)?,
     };
     let dir = root.join("run").join(&stem);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let checkpoint_path = dir.join("checkpoint.json");
-    let saved: Checkpoint = match std::fs::read(&checkpoint_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a crest checkpoint", checkpoint_path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checkpoint::default(),
-        Err(e) => {
-            return Err(anyhow::anyhow!("cannot read {}: {e}", checkpoint_path.display()).into());
+    let partition: Option<u32> = match args.partition.as_str() {
+        "all" => None,
+        p => Some(p.parse().map_err(|_| {
+            Failure::Usage(format!("--partition: '{p}' is not a partition number or 'all'"))
+        })?),
+    };
+    let label = partition.map_or("all".to_string(), |p| p.to_string());
+    for (name, s) in &config.sources {
+        if let (SourceConfig::Jetstream(j), Some(p)) = (s, partition)
+            && p >= j.partitions.max(1)
+        {
+            return Err(Failure::Usage(format!(
+                "--partition {p}: source '{name}' has {} partition(s)",
+                j.partitions
+            )));
         }
+    }
+    let until_idle =
+        match &args.until_idle {
+            None => None,
+            Some(t) => Some(Duration::from_secs(
+                crest_series::parse_duration(t).ok().filter(|s| *s > 0).ok_or_else(|| {
+                    Failure::Usage(format!("--until-idle: '{t}' is not a duration"))
+                })? as u64,
+            )),
+        };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second signal while draining exits at once.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+    let mut store = store::Store::open(&config.service.store, &dir, &label, &stop)?;
+    let saved: Checkpoint = match store.load()? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a crest checkpoint", store.describe()))?,
+        None => Checkpoint::default(),
     };
 
     // Pipelines, resumed where their config is unchanged.
@@ -205,10 +249,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
             }
             Some(_) => {
                 return Err(Failure::Usage(format!(
-                    "pipeline '{name}' changed since its checkpoint in {}: its state no longer \
-                     fits; remove {} to start over, or give the changed pipeline a new name",
-                    dir.display(),
-                    checkpoint_path.display()
+                    "pipeline '{name}' changed since its checkpoint ({}): its state no longer \
+                     fits; remove that checkpoint to start over, or give the changed pipeline a \
+                     new name",
+                    store.describe()
                 )));
             }
             None => SeriesPipeline::new(name, c.clone()),
@@ -232,7 +276,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
 
     let mut sinks = Vec::new();
     for (name, s) in &config.sinks {
-        sinks.push(Sink::open(name, s, &base, saved.sinks.get(name).copied())?);
+        sinks.push(Sink::open(name, s, &base, saved.sinks.get(name).copied(), &label)?);
     }
     let shared = Arc::new(Shared {
         started: Instant::now(),
@@ -263,44 +307,57 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
     };
 
     // Sources, from their checkpointed positions.
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second signal while draining exits at once.
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        });
-    }
     let (tx, rx) = sync_channel(config.service.queue);
     let mut positions: Vec<Position> = Vec::new();
     let mut skip_invalid = Vec::new();
+    let mut acks = Vec::new();
+    let mut threads = Vec::new();
+    let ack_wait = Duration::from_secs((3 * config.service.checkpoint_interval.0).max(30) as u64);
     for (i, (name, s)) in config.sources.iter().enumerate() {
         let resume = saved.sources.get(name).copied().unwrap_or_default();
-        let (origin, resume, skip) = match s {
+        let tx = tx.clone();
+        let stop = stop.clone();
+        let batch_size = config.service.batch_size;
+        let (resume, skip, ack, run): (_, _, _, Box<dyn FnOnce() + Send>) = match s {
             SourceConfig::File { path, follow, skip_invalid } => {
-                (Origin::File { path: base.join(path), follow: *follow }, resume, *skip_invalid)
+                let origin = Origin::File { path: base.join(path), follow: *follow };
+                let reader = Reader { index: i, origin, resume, batch_size, stop };
+                (resume, *skip_invalid, None, Box::new(move || reader.run(tx)))
             }
             // Standard input is new input on every run.
             SourceConfig::Stdin { skip_invalid } => {
-                (Origin::Stdin, Position::default(), *skip_invalid)
+                let resume = Position::default();
+                let reader = Reader { index: i, origin: Origin::Stdin, resume, batch_size, stop };
+                (resume, *skip_invalid, None, Box::new(move || reader.run(tx)))
+            }
+            SourceConfig::Jetstream(j) => {
+                let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+                let reader = jetstream::JsReader {
+                    index: i,
+                    config: j.clone(),
+                    partition,
+                    resume,
+                    batch_size,
+                    ack_wait: j
+                        .ack_wait
+                        .map_or(ack_wait, |w| Duration::from_secs(w.0.max(1) as u64)),
+                    stop,
+                    acks: ack_rx,
+                };
+                (resume, j.skip_invalid, Some(ack_tx), Box::new(move || reader.run(tx)))
             }
         };
         positions.push(resume);
         skip_invalid.push(skip);
-        let reader = Reader {
-            index: i,
-            origin,
-            resume,
-            batch_size: config.service.batch_size,
-            stop: stop.clone(),
-        };
-        let tx = tx.clone();
-        std::thread::Builder::new()
+        acks.push(ack);
+        let handle = std::thread::Builder::new()
             .name(format!("source-{name}"))
-            .spawn(move || reader.run(tx))
+            .spawn(run)
             .context("cannot start a source thread")?;
+        // Standard input may block forever in a read: that thread is not waited for.
+        if !matches!(s, SourceConfig::Stdin { .. }) {
+            threads.push(handle);
+        }
     }
     drop(tx);
 
@@ -308,7 +365,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         pipelines,
         sinks,
         shared,
-        checkpoint_path,
+        store,
+        acks,
         source_names,
         positions,
         stdin: config.sources.values().map(|s| matches!(s, SourceConfig::Stdin { .. })).collect(),
@@ -317,22 +375,24 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
     // what they held when the service started.
     service.checkpoint()?;
     tracing::info!(
-        "crest run: {} source(s), {} pipeline(s), {} sink(s); checkpoints in {}{}",
+        "crest run: worker {label}: {} source(s), {} pipeline(s), {} sink(s); checkpoints in {}{}",
         service.source_names.len(),
         service.pipelines.len(),
         service.sinks.len(),
-        dir.display(),
+        service.store.describe(),
         server.as_ref().map(|s| format!("; http://{}", s.addr)).unwrap_or_default()
     );
 
     let interval = Duration::from_secs(config.service.checkpoint_interval.0.max(1) as u64);
     let mut last = Instant::now();
+    let mut last_event = Instant::now();
     let mut done = vec![false; service.source_names.len()];
     let mut findings = Vec::new();
     let mut outcome: Result<(), Failure> = Ok(());
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(Message::Batch(batch)) => {
+                last_event = Instant::now();
                 let skip = skip_invalid[batch.source];
                 if let Err(e) = service.process(&batch, skip, &feeds[batch.source], &mut findings) {
                     outcome = Err(e.into());
@@ -355,15 +415,37 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         if all_done || stopping {
             break;
         }
+        if until_idle.is_some_and(|idle| last_event.elapsed() >= idle)
+            && !stop.load(Ordering::SeqCst)
+        {
+            tracing::info!(
+                "crest run: no event for {}; stopping",
+                args.until_idle.as_deref().unwrap_or("")
+            );
+            stop.store(true, Ordering::SeqCst);
+        }
         if last.elapsed() >= interval {
             service.checkpoint()?;
             last = Instant::now();
         }
     }
     stop.store(true, Ordering::SeqCst);
+    // Batches read before the stop are processed: nothing read is left behind.
+    while let Ok(m) = rx.recv_timeout(Duration::from_millis(50)) {
+        if let (Message::Batch(batch), Ok(())) = (m, &outcome) {
+            let skip = skip_invalid[batch.source];
+            if let Err(e) = service.process(&batch, skip, &feeds[batch.source], &mut findings) {
+                outcome = Err(e.into());
+            }
+        }
+    }
     // What was processed is checkpointed even when a source failed.
     service.checkpoint()?;
-    let Service { sinks, shared, .. } = service;
+    let Service { sinks, shared, acks, .. } = service;
+    drop(acks); // the sources acknowledge the last checkpoint, then end
+    for t in threads {
+        let _ = t.join();
+    }
     for s in sinks {
         s.close()?;
     }
@@ -385,7 +467,9 @@ struct Service {
     pipelines: Vec<Running>,
     sinks: Vec<Sink>,
     shared: Arc<Shared>,
-    checkpoint_path: PathBuf,
+    store: store::Store,
+    /// Per source: where to say which stream sequence a checkpoint holds (JetStream).
+    acks: Vec<Option<std::sync::mpsc::Sender<u64>>>,
     source_names: Vec<String>,
     positions: Vec<Position>,
     stdin: Vec<bool>,
@@ -507,7 +591,15 @@ impl Service {
             .collect();
         let checkpoint = Checkpoint { sources, sinks, pipelines };
         let bytes = serde_json::to_vec(&checkpoint).context("cannot encode the checkpoint")?;
-        crate::fsutil::write_atomic(&self.checkpoint_path, &bytes)?;
+        self.store.save(&bytes)?;
+        // Only now may a stream forget what the checkpoint holds.
+        for (ack, at) in self.acks.iter().zip(&self.positions) {
+            if let Some(ack) = ack
+                && at.offset > 0
+            {
+                let _ = ack.send(at.offset);
+            }
+        }
         self.shared.checkpoint_us.store(now_us(), Ordering::Relaxed);
         self.publish();
         Ok(())

@@ -37,19 +37,26 @@ enum Out {
     Terminal,
     Jsonl(FileOut),
     Csv(FileOut),
-    Webhook(Webhook),
+    Courier(Courier),
 }
 
 impl Sink {
     /// Opens a sink; a file sink is cut back to `resume` bytes (its checkpointed length).
+    /// `partition` replaces `{partition}` in a file sink's path.
     pub(crate) fn open(
         name: &str,
         config: &SinkConfig,
         base: &Path,
         resume: Option<u64>,
+        partition: &str,
     ) -> anyhow::Result<Sink> {
         let failed = Arc::new(AtomicU64::new(0));
-        let path = |p: &Option<PathBuf>| base.join(p.as_deref().unwrap_or(Path::new("")));
+        let backoff = Duration::from_secs(config.backoff.0.max(0) as u64);
+        // `{partition}` in a path is the worker's partition, so that workers write apart.
+        let path = |p: &Option<PathBuf>| {
+            let p = p.as_deref().unwrap_or(Path::new("")).to_string_lossy();
+            base.join(p.replace("{partition}", partition))
+        };
         let out = match config.kind {
             SinkType::Terminal => Out::Terminal,
             SinkType::Jsonl => Out::Jsonl(FileOut::open(&path(&config.path), resume)?),
@@ -60,14 +67,32 @@ impl Sink {
                 }
                 Out::Csv(f)
             }
-            SinkType::Webhook => Out::Webhook(Webhook::start(
-                name,
-                config.url.clone().unwrap_or_default(),
-                config.attempts,
-                Duration::from_secs(config.backoff.0.max(0) as u64),
-                Duration::from_secs(config.timeout.0.max(1) as u64),
-                failed.clone(),
-            )),
+            SinkType::Webhook => {
+                let url = config.url.clone().unwrap_or_default();
+                let timeout = Duration::from_secs(config.timeout.0.max(1) as u64);
+                Out::Courier(Courier::start(
+                    name,
+                    config.attempts,
+                    backoff,
+                    failed.clone(),
+                    move || webhook(url, timeout),
+                ))
+            }
+            SinkType::Jetstream => {
+                let url = config.url.clone().unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+                let subject = config.subject.clone().unwrap_or_default();
+                Out::Courier(Courier::start(
+                    name,
+                    config.attempts,
+                    backoff,
+                    failed.clone(),
+                    move || {
+                        let publisher = super::jetstream::Publisher::connect(&url, &subject)?;
+                        Ok(Box::new(move |id: &str, body: &str| publisher.publish(id, body))
+                            as Deliver)
+                    },
+                ))
+            }
         };
         Ok(Sink {
             name: name.into(),
@@ -99,7 +124,7 @@ impl Sink {
                 file.write(&line)
             }
             Out::Csv(file) => file.write(csv_line(f).as_bytes()),
-            Out::Webhook(hook) => hook.send(f),
+            Out::Courier(c) => c.send(f),
         }
     }
 
@@ -111,8 +136,8 @@ impl Sink {
                 Ok(None)
             }
             Out::Jsonl(file) | Out::Csv(file) => file.flush().map(Some),
-            Out::Webhook(hook) => {
-                hook.drain();
+            Out::Courier(c) => {
+                c.drain();
                 Ok(None)
             }
         }
@@ -121,8 +146,8 @@ impl Sink {
     /// Flushes and stops (the webhook thread delivers what it holds first).
     pub(crate) fn close(mut self) -> anyhow::Result<Option<u64>> {
         let len = self.flush()?;
-        if let Out::Webhook(hook) = self.out {
-            hook.stop();
+        if let Out::Courier(c) = self.out {
+            c.stop();
         }
         Ok(len)
     }
@@ -229,31 +254,41 @@ impl FileOut {
     }
 }
 
-/// Findings posted from a thread of their own, with retries.
-struct Webhook {
-    tx: Option<SyncSender<String>>,
+/// How a courier delivers one finding (its id, its JSON): one attempt.
+type Deliver = Box<dyn FnMut(&str, &str) -> Result<(), String>>;
+
+/// Findings delivered from a thread of their own, each retried with exponential backoff.
+struct Courier {
+    tx: Option<SyncSender<(String, String)>>,
     pending: Arc<(Mutex<u64>, Condvar)>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Webhook {
+impl Courier {
+    /// Starts the thread; `connect` makes the delivery function there (an error is logged
+    /// and every finding then counts as failed).
     fn start(
         name: &str,
-        url: String,
         attempts: u32,
         backoff: Duration,
-        timeout: Duration,
         failed: Arc<AtomicU64>,
-    ) -> Webhook {
-        let (tx, rx) = sync_channel::<String>(1024);
+        connect: impl FnOnce() -> Result<Deliver, String> + Send + 'static,
+    ) -> Courier {
+        let (tx, rx) = sync_channel::<(String, String)>(1024);
         let pending = Arc::new((Mutex::new(0u64), Condvar::new()));
         let p = pending.clone();
         let name = name.to_string();
         let thread = std::thread::Builder::new()
             .name(format!("sink-{name}"))
-            .spawn(move || post_all(&name, &url, attempts, backoff, timeout, &rx, &p, &failed))
+            .spawn(move || {
+                let mut deliver = connect().map_err(|e| {
+                    tracing::error!("sink {name}: {e}");
+                    e
+                });
+                deliver_all(&name, attempts, backoff, &rx, &p, &failed, &mut deliver)
+            })
             .ok();
-        Webhook { tx: Some(tx), pending, thread }
+        Courier { tx: Some(tx), pending, thread }
     }
 
     fn send(&mut self, f: &Finding) -> anyhow::Result<()> {
@@ -261,9 +296,9 @@ impl Webhook {
         *self.pending.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.tx
             .as_ref()
-            .context("the webhook sink has stopped")?
-            .send(body)
-            .map_err(|_| anyhow::anyhow!("the webhook sink's thread has stopped"))
+            .context("the sink has stopped")?
+            .send((f.id.clone(), body))
+            .map_err(|_| anyhow::anyhow!("the sink's thread has stopped"))
     }
 
     /// Waits until every finding sent so far was delivered or given up on.
@@ -283,38 +318,36 @@ impl Webhook {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn post_all(
+fn deliver_all(
     name: &str,
-    url: &str,
     attempts: u32,
     backoff: Duration,
-    timeout: Duration,
-    rx: &Receiver<String>,
+    rx: &Receiver<(String, String)>,
     pending: &(Mutex<u64>, Condvar),
     failed: &AtomicU64,
+    deliver: &mut Result<Deliver, String>,
 ) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    for body in rx {
+    for (id, body) in rx {
         let mut wait = backoff;
         let mut last = String::new();
         let mut delivered = false;
         for attempt in 1..=attempts {
-            match agent.post(url).header("Content-Type", "application/json").send(body.as_str()) {
-                Ok(r) if r.status().is_success() => {
-                    delivered = true;
+            match deliver {
+                Ok(d) => match d(&id, &body) {
+                    Ok(()) => {
+                        delivered = true;
+                        break;
+                    }
+                    Err(e) => last = e,
+                },
+                Err(e) => {
+                    last = e.clone();
                     break;
                 }
-                Ok(r) => last = format!("HTTP {}", r.status()),
-                Err(e) => last = e.to_string(),
             }
             if attempt < attempts {
                 tracing::debug!(
-                    "sink {name}: attempt {attempt} failed ({last}); retrying in {wait:?}"
+                    "sink {name}: attempt {attempt} failed ({last}); again in {wait:?}"
                 );
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(Duration::from_secs(300));
@@ -323,7 +356,7 @@ fn post_all(
         if !delivered {
             failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
-                "sink {name}: a finding was not delivered after {attempts} attempts: {last}"
+                "sink {name}: finding {id} not delivered after {attempts} attempts: {last}"
             );
         }
         let (lock, cv) = pending;
@@ -331,4 +364,20 @@ fn post_all(
         *n = n.saturating_sub(1);
         cv.notify_all();
     }
+}
+
+/// A webhook: each finding POSTed as JSON; any 2xx status is a delivery.
+fn webhook(url: String, timeout: Duration) -> Result<Deliver, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    Ok(Box::new(move |_id: &str, body: &str| {
+        match agent.post(&url).header("Content-Type", "application/json").send(body) {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("HTTP {}", r.status())),
+            Err(e) => Err(e.to_string()),
+        }
+    }))
 }

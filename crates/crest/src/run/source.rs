@@ -262,3 +262,13 @@ fn open(path: &Path, at: Position) -> Result<(Box<dyn BufRead + Send>, Option<u6
     };
     Ok((reader, inode))
 }
+
+/// A file's lines (`-`: standard input), decompressed by extension, for `crest publish`.
+pub(crate) fn open_lines(path: &Path) -> anyhow::Result<Box<dyn BufRead + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    open(path, Position::default())
+        .map(|(r, _)| r)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
