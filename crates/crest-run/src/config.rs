@@ -457,6 +457,16 @@ impl Config {
         }
         let mut stdin = 0;
         for (name, source) in &self.sources {
+            if let SourceConfig::File { path, follow: true, .. } = source
+                && path.extension().is_some_and(|e| e == "gz" || e == "zst" || e == "zstd")
+            {
+                return Err(err(
+                    "sources",
+                    name,
+                    "follow",
+                    "a compressed file cannot be followed (it is read once)".into(),
+                ));
+            }
             if let SourceConfig::Jetstream(j) = source
                 && (j.stream.is_empty() || j.stream.contains(['.', ' ', '*', '>']))
             {

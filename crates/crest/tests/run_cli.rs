@@ -1,0 +1,414 @@
+//! `crest run` and `crest config` through the real binary: config errors, the example, exactly
+//! one effect across a crash (file sources here; JetStream and PostgreSQL in `run_services.rs`),
+//! webhook retries, the HTTP API and its token, and a clean stop on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{crest, workspace_root};
+
+fn example(name: &str) -> PathBuf {
+    workspace_root().join("examples").join(name)
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn the_printed_example_is_a_valid_config() {
+    let out = crest().args(["config", "example"]).assert().success().get_output().stdout.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("crest.toml");
+    std::fs::write(&cfg, out).unwrap();
+    crest()
+        .args(["config", "check", "-c"])
+        .arg(&cfg)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("valid — 1 source(s), 2 pipeline(s), 2 sink(s)"));
+    crest().args(["config", "check", "-c"]).arg(example("crest.toml")).assert().success();
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("bad.toml");
+    write(
+        &cfg,
+        "[sources.a]\ntype = \"stdin\"\n\n[pipelines.p]\ndetector = \"series\"\n\
+         sources = [\"a\"]\nstep = \"1h\"\nmethod = \"holt\"\n",
+    );
+    let out =
+        crest().args(["config", "check", "-c"]).arg(&cfg).assert().code(2).get_output().clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:8: pipelines.p.method: unknown method 'holt'"), "{err}");
+    write(&cfg, "[sources.a]\ntype = \"stdin\"\npath = \"x\"\n");
+    let out = crest().args(["run", "-c"]).arg(&cfg).assert().code(2).get_output().clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:") && err.contains("path"), "{err}");
+}
+
+/// The shipped example finds the account takeover's exfiltration (u019, 2.7 GB on
+/// 2026-10-21), and a second run over the same data adds nothing.
+#[test]
+fn the_example_finds_the_exfiltration_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::copy(example("auth-logs.jsonl.gz"), dir.join("auth-logs.jsonl.gz")).unwrap();
+    let text = std::fs::read_to_string(example("crest.toml")).unwrap();
+    let text = text.replace("../target/crest-run/findings.jsonl", "findings.jsonl");
+    write(&dir.join("crest.toml"), &text);
+    let run = || {
+        crest()
+            .args(["run", "-c"])
+            .arg(dir.join("crest.toml"))
+            .arg("--data-dir")
+            .arg(dir.join("state"))
+            .assert()
+            .success()
+            .get_output()
+            .clone()
+    };
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.starts_with("2026-10-21T00:00:00Z  high      exfil  user=u019  0.999"),
+        "{stdout}"
+    );
+    let findings = std::fs::read_to_string(dir.join("findings.jsonl")).unwrap();
+    let f: serde_json::Value = serde_json::from_str(findings.lines().next().unwrap()).unwrap();
+    assert_eq!(f["stats"]["value"], 2_721_674_896.0);
+    assert_eq!(f["key"]["user"], "u019");
+    assert_eq!(f["evidence"].as_array().unwrap().len(), 3);
+    let again = run();
+    assert!(again.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(dir.join("findings.jsonl")).unwrap(), findings);
+}
+
+/// Synthetic events: `users` users, each a few events a minute for `minutes` minutes, with a
+/// burst now and then; RFC 3339 times, one JSON object per line.
+pub fn events(users: usize, minutes: i64, from_minute: i64) -> String {
+    let mut out = String::new();
+    for m in from_minute..from_minute + minutes {
+        for u in 0..users {
+            let burst = (m * 7 + u as i64 * 13) % 997 == 0;
+            let n = if burst { 40 } else { 2 + (m as usize + u) % 3 };
+            for i in 0..n {
+                let t = 1_790_000_000 + m * 60 + (i as i64 * 59 / n as i64);
+                let time = jiff::Timestamp::from_second(t).unwrap();
+                out.push_str(&format!(
+                    "{{\"time\":\"{time}\",\"user\":\"u{u:03}\",\"kind\":\"login\",\"bytes\":{}}}\n",
+                    100 + (i * 37 + u * 11) % 500
+                ));
+            }
+        }
+    }
+    out
+}
+
+const PIPELINE: &str = r#"
+[pipelines.logins]
+detector = "series"
+sources = ["events"]
+key = ["user"]
+step = "1min"
+method = "mad"
+window = 30
+threshold = 0.8
+"#;
+
+fn checkpoint(dir: &Path, config: &str) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(dir.join("run").join(config).join("all/checkpoint.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A worker killed (SIGKILL) after it wrote findings past its last checkpoint, then started
+/// again, leaves the same findings file, byte for byte, and the same pipeline state as a run
+/// that was never interrupted.
+#[test]
+fn a_crash_loses_nothing_and_repeats_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let first = events(40, 600, 0);
+    let second = events(40, 600, 600);
+    let config = |name: &str, follow: bool| {
+        let text = format!(
+            "[service]\ncheckpoint_interval = \"1s\"\n[sources.events]\ntype = \"file\"\n\
+             path = \"events-{name}.jsonl\"\nfollow = {follow}\n{PIPELINE}\n\
+             [sinks.out]\ntype = \"jsonl\"\npath = \"findings-{name}.jsonl\"\n"
+        );
+        let path = dir.join(format!("{name}.toml"));
+        write(&path, &text);
+        path.display().to_string()
+    };
+    // Uninterrupted.
+    write(&dir.join("events-ref.jsonl"), &(first.clone() + &second));
+    let state = dir.join("state").display().to_string();
+    crest().args(["run", "-c", &config("ref", false), "--data-dir", &state]).assert().success();
+    let reference = std::fs::read(dir.join("findings-ref.jsonl")).unwrap();
+    assert!(reference.len() > 1000, "the data should give findings");
+
+    // Followed: the first half is read and checkpointed, the second half arrives, and the
+    // worker dies moments later, before its next checkpoint.
+    write(&dir.join("events-crash.jsonl"), &first);
+    let mut child = spawn(&["run", "-c", &config("crash", true), "--data-dir", &state]);
+    let cp = |d: &Path| checkpoint(d, "crash");
+    let first_len = first.len() as u64;
+    wait_for("the first half's checkpoint", Duration::from_secs(60), || {
+        cp(&dir.join("state")).is_some_and(|c| c["sources"]["events"]["offset"] == first_len)
+    });
+    let sink_at_checkpoint = cp(&dir.join("state")).unwrap()["sinks"]["out"].as_u64().unwrap();
+    let mut f =
+        std::fs::OpenOptions::new().append(true).open(dir.join("events-crash.jsonl")).unwrap();
+    f.write_all(second.as_bytes()).unwrap();
+    drop(f);
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let written = std::fs::metadata(dir.join("findings-crash.jsonl")).unwrap().len();
+    let checkpointed = cp(&dir.join("state")).unwrap()["sinks"]["out"].as_u64().unwrap();
+    eprintln!(
+        "killed with {written} bytes of findings, {checkpointed} checkpointed \
+         ({sink_at_checkpoint} after the first half)"
+    );
+    // Started again (reading once): the file sink is cut back to the checkpoint, and what the
+    // dead worker did after it is done again.
+    crest().args(["run", "-c", &config("crash", false), "--data-dir", &state]).assert().success();
+    let recovered = std::fs::read(dir.join("findings-crash.jsonl")).unwrap();
+    assert!(recovered == reference, "findings differ after the crash");
+    let a = checkpoint(&dir.join("state"), "ref").unwrap();
+    let b = checkpoint(&dir.join("state"), "crash").unwrap();
+    assert_eq!(a["pipelines"]["logins"]["state"], b["pipelines"]["logins"]["state"]);
+}
+
+/// A local HTTP server that answers 500 to the first `failures` requests, then 200, and keeps
+/// the bodies it was sent.
+fn flaky_server(failures: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let n = {
+                let mut b = seen.lock().unwrap();
+                b.push(String::from_utf8_lossy(&body).into_owned());
+                b.len()
+            };
+            let status = if n <= failures { "500 Internal Server Error" } else { "200 OK" };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, bodies)
+}
+
+#[test]
+fn a_webhook_is_retried_until_it_takes_the_finding() {
+    let (url, bodies) = flaky_server(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("hook.toml");
+    let data = example("auth-logs.jsonl.gz");
+    write(
+        &cfg,
+        &format!(
+            "[sources.auth]\ntype = \"file\"\npath = {data:?}\n\
+             [pipelines.exfil]\ndetector = \"series\"\nsources = [\"auth\"]\n\
+             filter = {{ type = \"process\" }}\nkey = [\"user\"]\nvalue_field = \"bytes_out\"\n\
+             step = \"1d\"\nmethod = \"mad\"\nwindow = 7\nthreshold = 0.99\n\
+             [sinks.hook]\ntype = \"webhook\"\nurl = \"{url}\"\nattempts = 4\nbackoff = \"1s\"\n"
+        ),
+    );
+    crest()
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(tmp.path().join("state"))
+        .assert()
+        .success();
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 3, "two failures, then the delivery");
+    assert!(bodies.iter().all(|b| b == &bodies[0]), "the same finding each time");
+    let f: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(f["key"]["user"], "u019");
+}
+
+/// Reads the child's log until it names its HTTP address.
+fn http_address(child: &mut Child) -> String {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(i) = line.find("http://") {
+            let addr = line[i + 7..].trim().to_string();
+            // Keep draining the log so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return addr;
+        }
+    }
+    panic!("the service never said where it listens");
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut req = agent.get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req.call().unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+fn sigterm(child: &Child) {
+    // SAFETY: kill(2) with a pid we spawned and a plain signal number.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+}
+
+/// The example's events, decompressed into `dir` (a followed file is plain text).
+fn plain_events(dir: &Path) -> PathBuf {
+    let path = dir.join("auth-logs.jsonl");
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(example("auth-logs.jsonl.gz")).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    write(&path, &text);
+    path
+}
+
+fn service_config(dir: &Path, listen: &str, token_env: Option<&str>) -> PathBuf {
+    let cfg = dir.join("svc.toml");
+    let data = plain_events(dir);
+    let token = token_env.map(|t| format!("token_env = \"{t}\"\n")).unwrap_or_default();
+    write(
+        &cfg,
+        &format!(
+            "[service]\nlisten = \"{listen}\"\n{token}\
+             [sources.auth]\ntype = \"file\"\npath = {data:?}\nfollow = true\n\
+             [pipelines.exfil]\ndetector = \"series\"\nsources = [\"auth\"]\n\
+             filter = {{ type = \"process\" }}\nkey = [\"user\"]\nvalue_field = \"bytes_out\"\n\
+             step = \"1d\"\nmethod = \"mad\"\nwindow = 7\nthreshold = 0.99\n"
+        ),
+    );
+    cfg
+}
+
+/// Health, metrics and findings over HTTP while the service follows a file; SIGTERM stops it
+/// cleanly with a final checkpoint.
+#[test]
+fn the_api_serves_findings_and_metrics_and_sigterm_stops_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = service_config(tmp.path(), "127.0.0.1:0", None);
+    let state = tmp.path().join("state");
+    let mut child =
+        spawn(&["run", "-c", cfg.to_str().unwrap(), "--data-dir", state.to_str().unwrap()]);
+    let base = format!("http://{}", http_address(&mut child));
+    wait_for("every event and the finding", Duration::from_secs(30), || {
+        get(&format!("{base}/metrics"), None).1.contains("crest_events_total 26044")
+            && get(&format!("{base}/api/findings"), None).1.contains("\"total\":1")
+    });
+    let (status, body) = get(&format!("{base}/api/findings?severity=high&key=u019&limit=5"), None);
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["findings"][0]["key"]["user"], "u019");
+    let (_, none) = get(&format!("{base}/api/findings?since=2026-10-22T00:00:00Z"), None);
+    assert!(none.contains("\"total\":0"), "{none}");
+    let (status, _) = get(&format!("{base}/api/findings?severity=urgent"), None);
+    assert_eq!(status, 400);
+    let (_, metrics) = get(&format!("{base}/metrics"), None);
+    for line in [
+        "crest_events_total 26044",
+        "crest_source_events_total{source=\"auth\"} 26044",
+        "crest_findings_total{pipeline=\"exfil\",detector=\"series\"} 1",
+        "crest_pipeline_series{pipeline=\"exfil\"} 40",
+        "# TYPE crest_checkpoint_age_seconds gauge",
+    ] {
+        assert!(metrics.contains(line), "no '{line}' in\n{metrics}");
+    }
+    let (status, health) = get(&format!("{base}/health"), None);
+    assert_eq!(status, 200);
+    assert!(health.contains("\"status\":\"ok\""));
+    let (status, page) = get(&format!("{base}/"), None);
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>crest</title>"));
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let cp = checkpoint(&state, "svc").unwrap();
+    assert_eq!(cp["pipelines"]["exfil"]["state"]["counters"]["findings"], 1);
+}
+
+#[test]
+fn other_addresses_need_a_token_and_the_api_checks_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let cfg = service_config(tmp.path(), "0.0.0.0:0", None);
+    let out = crest()
+        .args(["run", "-c", cfg.to_str().unwrap(), "--data-dir", state.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a token"));
+
+    let cfg = service_config(tmp.path(), "0.0.0.0:0", Some("CREST_TEST_API_TOKEN"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args(["run", "-c", cfg.to_str().unwrap(), "--data-dir", state.to_str().unwrap()])
+        .env("CREST_TEST_API_TOKEN", "s3cret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = http_address(&mut child);
+    let port = addr.rsplit(':').next().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(get(&format!("{base}/api/findings"), None).0, 401);
+    assert_eq!(get(&format!("{base}/metrics"), Some("wrong")).0, 401);
+    assert_eq!(get(&format!("{base}/api/findings"), Some("s3cret")).0, 200);
+    assert_eq!(get(&format!("{base}/health"), None).0, 200);
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+}
