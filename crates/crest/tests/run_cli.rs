@@ -102,7 +102,7 @@ pub fn events(users: usize, minutes: i64, from_minute: i64) -> String {
             let burst = (m * 7 + u as i64 * 13) % 997 == 0;
             let n = if burst { 40 } else { 2 + (m as usize + u) % 3 };
             for i in 0..n {
-                let t = 1_790_000_000 + m * 60 + (i as i64 * 59 / n as i64);
+                let t = 1_790_000_040 + m * 60 + (i as i64 * 59 / n as i64);
                 let time = jiff::Timestamp::from_second(t).unwrap();
                 out.push_str(&format!(
                     "{{\"time\":\"{time}\",\"user\":\"u{u:03}\",\"kind\":\"login\",\"bytes\":{}}}\n",
@@ -138,13 +138,38 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_crest"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// A child process killed when the test ends, passed or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn(args: &[&str]) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_crest"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// A worker killed (SIGKILL) after it wrote findings past its last checkpoint, then started
@@ -395,13 +420,15 @@ fn other_addresses_need_a_token_and_the_api_checks_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a token"));
 
     let cfg = service_config(tmp.path(), "0.0.0.0:0", Some("CREST_TEST_API_TOKEN"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
-        .args(["run", "-c", cfg.to_str().unwrap(), "--data-dir", state.to_str().unwrap()])
-        .env("CREST_TEST_API_TOKEN", "s3cret")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_crest"))
+            .args(["run", "-c", cfg.to_str().unwrap(), "--data-dir", state.to_str().unwrap()])
+            .env("CREST_TEST_API_TOKEN", "s3cret")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let addr = http_address(&mut child);
     let port = addr.rsplit(':').next().unwrap();
     let base = format!("http://127.0.0.1:{port}");

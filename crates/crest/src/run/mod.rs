@@ -231,7 +231,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
             }
         });
     }
-    let mut store = store::Store::open(&config.service.store, &dir, &label, &stop)?;
+    let mut store = store::Store::open(&config.service.store, &dir, &stem, &label, &stop)?;
     let saved: Checkpoint = match store.load()? {
         Some(bytes) => serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a crest checkpoint", store.describe()))?,

@@ -36,17 +36,19 @@ pub(crate) enum Store {
 }
 
 impl Store {
-    /// Opens the store of worker `key` and takes its lock, waiting while another worker holds
-    /// it (until `stop`).
+    /// Opens the store of worker `partition` of config `name` and takes its lock, waiting
+    /// while another worker holds it (until `stop`). `dir` is the config's own directory.
     pub(crate) fn open(
         config: &StoreConfig,
         dir: &Path,
-        key: &str,
+        name: &str,
+        partition: &str,
         stop: &AtomicBool,
     ) -> anyhow::Result<Store> {
+        let key = &format!("{name}/{partition}");
         match config.kind {
             StoreKind::Embedded => {
-                let dir = dir.join(key);
+                let dir = dir.join(partition);
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
                 let lock_path = dir.join("lock");
@@ -73,16 +75,18 @@ impl Store {
                     })?;
                 let schema = quote_ident(&config.schema);
                 let table = format!("{schema}.run_checkpoint");
-                // Concurrent first starts may race to create the table: serialise them.
+                // Concurrent first starts may race to create the table: a lock held until the
+                // transaction commits serialises them.
                 client
                     .batch_execute(&format!(
-                        "SELECT pg_advisory_lock(hashtext('crest_run_schema')); \
+                        "BEGIN; \
+                         SELECT pg_advisory_xact_lock(hashtext('crest_run_schema')); \
                          CREATE SCHEMA IF NOT EXISTS {schema}; \
                          CREATE TABLE IF NOT EXISTS {table} (\
                            worker text PRIMARY KEY, \
                            data bytea NOT NULL, \
                            saved_at timestamptz NOT NULL DEFAULT now()); \
-                         SELECT pg_advisory_unlock(hashtext('crest_run_schema'));"
+                         COMMIT;"
                     ))
                     .context("service.store: cannot create the checkpoint table")?;
                 let mut waited = false;
