@@ -82,6 +82,24 @@ pub struct SeriesState {
     pub counters: Counters,
 }
 
+/// One scored step of one series, for charts: the value, the detector's band and the score.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Point {
+    /// The series' key text (`user=u038`; `-` for a pipeline's one series).
+    pub key: String,
+    /// The step's start (µs since the epoch).
+    pub time_us: i64,
+    /// The step's count or sum.
+    pub value: f64,
+    /// The score.
+    pub score: f64,
+    /// The band's lower edge, when the detector has one (its `lower`, or median − 3σ from the
+    /// MAD, or mean − 3σ).
+    pub lower: Option<f64>,
+    /// The band's upper edge.
+    pub upper: Option<f64>,
+}
+
 /// A series pipeline: its config and its state.
 #[derive(Clone, Debug)]
 pub struct SeriesPipeline {
@@ -90,6 +108,8 @@ pub struct SeriesPipeline {
     step_us: i64,
     state: SeriesState,
     key_buf: String,
+    /// Scored steps since the last [`SeriesPipeline::take_points`], when recording.
+    points: Option<Vec<Point>>,
 }
 
 impl SeriesPipeline {
@@ -101,7 +121,24 @@ impl SeriesPipeline {
     /// A pipeline continuing from a checkpointed state.
     pub fn restore(name: &str, config: SeriesConfig, state: SeriesState) -> Self {
         let step_us = config.step.0.max(1) * 1_000_000;
-        SeriesPipeline { name: name.into(), config, step_us, state, key_buf: String::new() }
+        SeriesPipeline {
+            name: name.into(),
+            config,
+            step_us,
+            state,
+            key_buf: String::new(),
+            points: None,
+        }
+    }
+
+    /// Keeps every scored step from now on, for [`SeriesPipeline::take_points`].
+    pub fn record_points(&mut self) {
+        self.points.get_or_insert_with(Vec::new);
+    }
+
+    /// The scored steps recorded since the last call.
+    pub fn take_points(&mut self) -> Vec<Point> {
+        self.points.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The state, to checkpoint.
@@ -214,6 +251,17 @@ impl SeriesPipeline {
                 let value = step.as_ref().map_or(0.0, |s| s.value);
                 let scored = series.detector.push(at.div_euclid(1_000_000), Some(value));
                 c.scored += 1;
+                if let Some(points) = &mut self.points {
+                    let (lower, upper) = band(series.detector.columns(), &scored.figures);
+                    points.push(Point {
+                        key: key_text(&self.config.key, &series.key),
+                        time_us: at,
+                        value,
+                        score: scored.score,
+                        lower,
+                        upper,
+                    });
+                }
                 if scored.score < self.config.threshold {
                     continue;
                 }
@@ -251,6 +299,33 @@ impl SeriesPipeline {
             }
         }
     }
+}
+
+/// `user=u038,host=ws-038`, as [`Finding::key_text`] writes it.
+fn key_text(names: &[String], values: &[String]) -> String {
+    if names.is_empty() {
+        return "-".into();
+    }
+    let mut pairs: Vec<(&String, &String)> = names.iter().zip(values).collect();
+    pairs.sort();
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+/// A detector's band from its figures: `lower`/`upper` when it has them, else three robust σ
+/// around the median (`median`, `mad`), else three σ around the mean (`mean`, `stdev`).
+fn band(columns: &[&str], figures: &[Option<f64>]) -> (Option<f64>, Option<f64>) {
+    let get = |name: &str| columns.iter().position(|c| *c == name).and_then(|i| figures[i]);
+    if let (Some(l), Some(u)) = (get("lower"), get("upper")) {
+        return (Some(l), Some(u));
+    }
+    let around = |centre: Option<f64>, sigma: Option<f64>| match (centre, sigma) {
+        (Some(c), Some(s)) => (Some(c - 3.0 * s), Some(c + 3.0 * s)),
+        _ => (None, None),
+    };
+    if get("median").is_some() {
+        return around(get("median"), get("mad").map(|m| m * 1.482_602_218_505_602));
+    }
+    around(get("mean"), get("stdev"))
 }
 
 /// The detector of a new series. The config was validated: its method and parameters build;
@@ -366,6 +441,24 @@ mod tests {
             (c.events, c.used, c.over_max_keys, c.filtered, c.no_time, c.no_key),
             (5, 1, 1, 1, 1, 1)
         );
+    }
+
+    #[test]
+    fn recorded_points_carry_the_band() {
+        let mut p = pipeline("key = [\"user\"]\n");
+        p.record_points();
+        let mut out = Vec::new();
+        for m in 0..20 {
+            feed(&mut p, "alice", m, 3 + (m % 2) as usize, &mut out);
+        }
+        let points = p.take_points();
+        assert_eq!(points.len(), 19);
+        assert!(points.iter().all(|pt| pt.key == "user=alice"));
+        let last = points.last().unwrap();
+        assert_eq!(last.time_us, 18 * 60_000_000);
+        let (lo, hi) = (last.lower.unwrap(), last.upper.unwrap());
+        assert!(lo < 3.0 && hi > 4.0, "{lo} {hi}");
+        assert!(p.take_points().is_empty());
     }
 
     #[test]

@@ -62,6 +62,7 @@ impl Server {
             .route("/metrics", get(metrics))
             .route("/api/findings", get(findings))
             .route("/api/pipelines", get(pipelines))
+            .route("/api/series", get(series))
             .with_state(ctx);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -325,4 +326,65 @@ async fn pipelines(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
     }
     let p = ctx.shared.pipelines.lock().map(|p| p.clone()).unwrap_or_default();
     Json(serde_json::json!({ "pipelines": p })).into_response()
+}
+
+/// `GET /api/series`: the series kept for charts; with `pipeline` and `key`, one series' recent
+/// steps (value, band, score) and the pipeline's threshold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SeriesQuery {
+    pipeline: Option<String>,
+    key: Option<String>,
+}
+
+async fn series(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    query: Result<Query<SeriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Some(r) = refuse(&ctx, &headers) {
+        return r;
+    }
+    let Ok(Query(q)) = query else {
+        return bad_request("unreadable query".into());
+    };
+    let history = ctx.shared.history.lock().unwrap_or_else(|e| e.into_inner());
+    match (q.pipeline, q.key) {
+        (Some(p), Some(k)) => {
+            let points: Vec<serde_json::Value> = history
+                .points(&p, &k)
+                .into_iter()
+                .map(|pt| {
+                    serde_json::json!({
+                        "time": crest_run::series::rfc3339(pt.time_us),
+                        "time_us": pt.time_us,
+                        "value": pt.value,
+                        "lower": pt.lower,
+                        "upper": pt.upper,
+                        "score": pt.score,
+                    })
+                })
+                .collect();
+            let threshold = ctx.shared.thresholds.get(&p).copied();
+            Json(serde_json::json!({
+                "pipeline": p, "key": k, "threshold": threshold, "points": points
+            }))
+            .into_response()
+        }
+        (p, _) => {
+            let list: Vec<serde_json::Value> = history
+                .list()
+                .into_iter()
+                .filter(|(name, ..)| p.as_ref().is_none_or(|p| p == name))
+                .take(1000)
+                .map(|(pipeline, key, points, newest)| {
+                    serde_json::json!({
+                        "pipeline": pipeline, "key": key, "points": points,
+                        "newest": crest_run::series::rfc3339(newest),
+                    })
+                })
+                .collect();
+            Json(serde_json::json!({ "series": list })).into_response()
+        }
+    }
 }

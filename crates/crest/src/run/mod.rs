@@ -166,6 +166,66 @@ pub(crate) struct Shared {
     pipelines: Mutex<Vec<PipelineStatus>>,
     /// Each sink's name, findings sent and failed.
     sinks: Vec<(String, Arc<AtomicU64>, Arc<AtomicU64>)>,
+    /// Recent scored steps of recently active series, for the dashboard's charts.
+    history: Mutex<History>,
+    /// Each pipeline's threshold, by name.
+    thresholds: BTreeMap<String, f64>,
+}
+
+/// Points kept per series for charts.
+const HISTORY_POINTS: usize = 500;
+/// Series kept for charts; beyond, the least recently updated half goes.
+const HISTORY_SERIES: usize = 2000;
+
+/// Recent points of recently active series, bounded in both directions.
+#[derive(Default)]
+pub(crate) struct History {
+    series: std::collections::HashMap<(String, String), (u64, VecDeque<crest_run::series::Point>)>,
+    tick: u64,
+}
+
+impl History {
+    fn add(&mut self, pipeline: &str, points: Vec<crest_run::series::Point>) {
+        self.tick += 1;
+        for p in points {
+            let entry = self
+                .series
+                .entry((pipeline.to_string(), p.key.clone()))
+                .or_insert_with(|| (0, VecDeque::new()));
+            entry.0 = self.tick;
+            if entry.1.len() >= HISTORY_POINTS {
+                entry.1.pop_front();
+            }
+            entry.1.push_back(p);
+        }
+        if self.series.len() > HISTORY_SERIES {
+            let mut ticks: Vec<u64> = self.series.values().map(|(t, _)| *t).collect();
+            ticks.sort_unstable();
+            let cut = ticks[ticks.len() / 2];
+            self.series.retain(|_, (t, _)| *t > cut);
+        }
+    }
+
+    /// The points of one series, oldest first.
+    pub(crate) fn points(&self, pipeline: &str, key: &str) -> Vec<crest_run::series::Point> {
+        self.series
+            .get(&(pipeline.to_string(), key.to_string()))
+            .map(|(_, p)| p.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The series kept: pipeline, key, points, newest step (µs), sorted.
+    pub(crate) fn list(&self) -> Vec<(String, String, usize, i64)> {
+        let mut out: Vec<_> = self
+            .series
+            .iter()
+            .map(|((p, k), (_, pts))| {
+                (p.clone(), k.clone(), pts.len(), pts.back().map_or(0, |x| x.time_us))
+            })
+            .collect();
+        out.sort();
+        out
+    }
 }
 
 /// A pipeline as the API shows it.
@@ -289,6 +349,15 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         kept: config.service.findings_kept,
         pipelines: Mutex::new(Vec::new()),
         sinks: sinks.iter().map(|s| (s.name.clone(), s.sent.clone(), s.failed.clone())).collect(),
+        history: Mutex::new(History::default()),
+        thresholds: config
+            .pipelines
+            .iter()
+            .map(|(n, p)| {
+                let PipelineConfig::Series(c) = p;
+                (n.clone(), c.threshold)
+            })
+            .collect(),
     });
     let listen = args.listen.clone().or_else(|| config.service.listen.clone());
     let server = match &listen {
@@ -305,6 +374,11 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         }
         None => None,
     };
+    if server.is_some() {
+        for p in &mut pipelines {
+            p.series.record_points();
+        }
+    }
 
     // Sources, from their checkpointed positions.
     let (tx, rx) = sync_channel(config.service.queue);
@@ -515,6 +589,13 @@ impl Service {
             }
             if !findings.is_empty() {
                 self.emit(findings)?;
+            }
+        }
+        for &p in feeds {
+            let points = self.pipelines[p].series.take_points();
+            if !points.is_empty() {
+                let mut history = self.shared.history.lock().unwrap_or_else(|e| e.into_inner());
+                history.add(&self.pipelines[p].name, points);
             }
         }
         self.positions[batch.source] = batch.end;
