@@ -77,15 +77,11 @@ impl Finding {
     /// The stable id of a finding of `pipeline` about `key` at `time_us`: FNV-1a (64 bits) over
     /// the three, as 16 hex digits. Documented and fixed: ids stay valid across versions.
     pub fn id_of(pipeline: &str, key: &BTreeMap<String, String>, time_us: i64) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = Fnv1a::default();
         let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            h.write(bytes);
             // A separator no UTF-8 text holds, so ("ab", "c") and ("a", "bc") differ.
-            h ^= 0xff;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            h.write(&[0xff]);
         };
         eat(pipeline.as_bytes());
         for (k, v) in key {
@@ -93,7 +89,7 @@ impl Finding {
             eat(v.as_bytes());
         }
         eat(&time_us.to_le_bytes());
-        format!("{h:016x}")
+        format!("{:016x}", h.finish())
     }
 
     /// The key as one text: `user=u038,host=ws-038` (`-` when empty).
@@ -102,6 +98,32 @@ impl Finding {
             return "-".into();
         }
         self.key.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// FNV-1a, 64 bits: a fixed, documented hash that other programs can compute too (finding ids,
+/// stream partitions).
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    /// Adds bytes.
+    pub fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// The hash so far.
+    pub fn finish(self) -> u64 {
+        self.0
     }
 }
 

@@ -13,4 +13,4 @@ pub mod finding;
 pub mod series;
 
 pub use config::{Config, ConfigError};
-pub use finding::{Finding, Severity};
+pub use finding::{Finding, Fnv1a, Severity};

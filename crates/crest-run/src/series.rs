@@ -66,7 +66,8 @@ struct KeySeries {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Step {
     value: f64,
-    evidence: Vec<String>,
+    /// Sample events with what each added: the first ones of a count, the largest of a sum.
+    evidence: Vec<(f64, String)>,
 }
 
 /// Everything a series pipeline remembers; serialise it to checkpoint.
@@ -219,7 +220,12 @@ impl SeriesPipeline {
         let step = series.open.entry(slot).or_insert(Step { value: 0.0, evidence: Vec::new() });
         step.value += value;
         if step.evidence.len() < self.config.evidence {
-            step.evidence.push(e.to_string());
+            step.evidence.push((value, e.to_string()));
+        } else if let Some(smallest) =
+            step.evidence.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).filter(|(v, _)| value > *v)
+        {
+            // A sum's evidence is what made it large.
+            *smallest = (value, e.to_string());
         }
         let newest = self.state.newest.map_or(t, |n| n.max(t));
         self.state.newest = Some(newest);
@@ -276,8 +282,13 @@ impl SeriesPipeline {
                     }
                 }
                 let evidence = step
-                    .map(|s| {
-                        s.evidence.iter().filter_map(|e| serde_json::from_str(e).ok()).collect()
+                    .map(|mut s| {
+                        // Largest contribution first; a count's samples keep their order.
+                        s.evidence.sort_by(|a, b| b.0.total_cmp(&a.0));
+                        s.evidence
+                            .iter()
+                            .filter_map(|(_, e)| serde_json::from_str(e).ok())
+                            .collect()
                     })
                     .unwrap_or_default();
                 out.push(Finding {

@@ -9,9 +9,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{crest, workspace_root};
+use common::{Running, crest, minute_events, sigterm, spawn_crest, wait_for, workspace_root};
 
 fn example(name: &str) -> PathBuf {
     workspace_root().join("examples").join(name)
@@ -88,30 +88,12 @@ fn the_example_finds_the_exfiltration_once() {
     assert_eq!(f["stats"]["value"], 2_721_674_896.0);
     assert_eq!(f["key"]["user"], "u019");
     assert_eq!(f["evidence"].as_array().unwrap().len(), 3);
+    // A sum's evidence is its largest parts: the exfiltration itself first.
+    assert_eq!(f["evidence"][0]["process"], "rclone.exe");
+    assert_eq!(f["evidence"][0]["bytes_out"], 2_428_213_357_u64);
     let again = run();
     assert!(again.stdout.is_empty());
     assert_eq!(std::fs::read_to_string(dir.join("findings.jsonl")).unwrap(), findings);
-}
-
-/// Synthetic events: `users` users, each a few events a minute for `minutes` minutes, with a
-/// burst now and then; RFC 3339 times, one JSON object per line.
-pub fn events(users: usize, minutes: i64, from_minute: i64) -> String {
-    let mut out = String::new();
-    for m in from_minute..from_minute + minutes {
-        for u in 0..users {
-            let burst = (m * 7 + u as i64 * 13) % 997 == 0;
-            let n = if burst { 40 } else { 2 + (m as usize + u) % 3 };
-            for i in 0..n {
-                let t = 1_790_000_040 + m * 60 + (i as i64 * 59 / n as i64);
-                let time = jiff::Timestamp::from_second(t).unwrap();
-                out.push_str(&format!(
-                    "{{\"time\":\"{time}\",\"user\":\"u{u:03}\",\"kind\":\"login\",\"bytes\":{}}}\n",
-                    100 + (i * 37 + u * 11) % 500
-                ));
-            }
-        }
-    }
-    out
 }
 
 const PIPELINE: &str = r#"
@@ -130,48 +112,6 @@ fn checkpoint(dir: &Path, config: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A child process killed when the test ends, passed or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-fn spawn(args: &[&str]) -> Running {
-    Running(
-        Command::new(env!("CARGO_BIN_EXE_crest"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
-}
-
 /// A worker killed (SIGKILL) after it wrote findings past its last checkpoint, then started
 /// again, leaves the same findings file, byte for byte, and the same pipeline state as a run
 /// that was never interrupted.
@@ -179,8 +119,8 @@ fn spawn(args: &[&str]) -> Running {
 fn a_crash_loses_nothing_and_repeats_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let first = events(40, 600, 0);
-    let second = events(40, 600, 600);
+    let first = minute_events(40, 600, 0);
+    let second = minute_events(40, 600, 600);
     let config = |name: &str, follow: bool| {
         let text = format!(
             "[service]\ncheckpoint_interval = \"1s\"\n[sources.events]\ntype = \"file\"\n\
@@ -201,7 +141,8 @@ fn a_crash_loses_nothing_and_repeats_nothing() {
     // Followed: the first half is read and checkpointed, the second half arrives, and the
     // worker dies moments later, before its next checkpoint.
     write(&dir.join("events-crash.jsonl"), &first);
-    let mut child = spawn(&["run", "-c", &config("crash", true), "--data-dir", &state]);
+    let mut child =
+        spawn_crest(&["run", "-c", &config("crash", true), "--data-dir", &state], Stdio::piped());
     let cp = |d: &Path| checkpoint(d, "crash");
     let first_len = first.len() as u64;
     wait_for("the first half's checkpoint", Duration::from_secs(60), || {
@@ -326,15 +267,8 @@ fn get(url: &str, token: Option<&str>) -> (u16, String) {
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
 }
 
-fn sigterm(child: &Child) {
-    // SAFETY: kill(2) with a pid we spawned and a plain signal number.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-}
-
 /// The example's events, decompressed into `dir` (a followed file is plain text).
-fn plain_events(dir: &Path) -> PathBuf {
+fn plain_minute_events(dir: &Path) -> PathBuf {
     let path = dir.join("auth-logs.jsonl");
     let mut text = String::new();
     flate2::read::MultiGzDecoder::new(std::fs::File::open(example("auth-logs.jsonl.gz")).unwrap())
@@ -346,7 +280,7 @@ fn plain_events(dir: &Path) -> PathBuf {
 
 fn service_config(dir: &Path, listen: &str, token_env: Option<&str>) -> PathBuf {
     let cfg = dir.join("svc.toml");
-    let data = plain_events(dir);
+    let data = plain_minute_events(dir);
     let token = token_env.map(|t| format!("token_env = \"{t}\"\n")).unwrap_or_default();
     write(
         &cfg,
@@ -368,8 +302,8 @@ fn the_api_serves_findings_and_metrics_and_sigterm_stops_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = service_config(tmp.path(), "127.0.0.1:0", None);
     let state = tmp.path().join("state");
-    let mut child =
-        spawn(&["run", "-c", cfg.to_str().unwrap(), "--data-dir", state.to_str().unwrap()]);
+    let args = ["run", "-c", cfg.to_str().unwrap(), "--data-dir", state.to_str().unwrap()];
+    let mut child = spawn_crest(&args, Stdio::piped());
     let base = format!("http://{}", http_address(&mut child));
     wait_for("every event and the finding", Duration::from_secs(30), || {
         get(&format!("{base}/metrics"), None).1.contains("crest_events_total 26044")
@@ -438,4 +372,40 @@ fn other_addresses_need_a_token_and_the_api_checks_it() {
     assert_eq!(get(&format!("{base}/health"), None).0, 200);
     sigterm(&child);
     assert!(child.wait().unwrap().success());
+}
+
+/// A followed file that is rotated (renamed, a new one created in its place) is read on from
+/// the new file's start: every event of both is counted once.
+#[test]
+fn a_followed_file_is_read_across_a_rotation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (first, second) = (minute_events(5, 30, 0), minute_events(5, 30, 30));
+    let log = dir.join("events.jsonl");
+    write(&log, &first);
+    let cfg = dir.join("rot.toml");
+    write(
+        &cfg,
+        &format!(
+            "[service]\ncheckpoint_interval = \"1s\"\n[sources.events]\ntype = \"file\"\n\
+             path = \"events.jsonl\"\nfollow = true\n{PIPELINE}"
+        ),
+    );
+    let state = dir.join("state");
+    let args = ["run", "-c", cfg.to_str().unwrap(), "--data-dir", state.to_str().unwrap()];
+    let child = spawn_crest(&args, Stdio::null());
+    let events = || {
+        checkpoint(&state, "rot")
+            .and_then(|c| c["pipelines"]["logins"]["state"]["counters"]["events"].as_u64())
+    };
+    let n1 = first.lines().count() as u64;
+    wait_for("the first file", Duration::from_secs(30), || events() == Some(n1));
+    std::fs::rename(&log, dir.join("events.jsonl.1")).unwrap();
+    write(&log, &second);
+    let n = n1 + second.lines().count() as u64;
+    wait_for("the rotated file", Duration::from_secs(30), || events() == Some(n));
+    sigterm(&child);
+    let mut child = child;
+    assert!(child.wait().unwrap().success());
+    assert_eq!(events(), Some(n));
 }

@@ -7,10 +7,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use common::crest;
+use common::{crest, minute_events, sigterm, spawn_crest, wait_for};
 
 const NATS: &str = "nats://127.0.0.1:4222";
 const PG: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5";
@@ -37,24 +37,6 @@ fn services(test: &str, postgres: bool) -> bool {
 fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     format!("{prefix}{}x{}", std::process::id(), nanos.as_nanos() % 1_000_000_000)
-}
-
-/// Synthetic events (see `run_cli.rs`): `users` users a few times a minute, bursts now and then;
-/// each minute's events lie inside that minute (none is late, whatever the partitioning).
-fn events(users: usize, minutes: i64, from_minute: i64) -> String {
-    let mut out = String::new();
-    for m in from_minute..from_minute + minutes {
-        for u in 0..users {
-            let burst = (m * 7 + u as i64 * 13) % 997 == 0;
-            let n = if burst { 40 } else { 2 + (m as usize + u) % 3 };
-            for i in 0..n {
-                let t = 1_790_000_040 + m * 60 + (i as i64 * 59 / n as i64);
-                let time = jiff::Timestamp::from_second(t).unwrap();
-                out.push_str(&format!("{{\"time\":\"{time}\",\"user\":\"u{u:03}\"}}\n"));
-            }
-        }
-    }
-    out
 }
 
 fn publish(dir: &Path, name: &str, text: &str, stream: &str, subject: &str, partitions: u32) {
@@ -95,48 +77,6 @@ fn config(
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
-}
-
-/// A child process killed when the test ends, passed or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-fn spawn(args: &[&str]) -> Running {
-    Running(
-        Command::new(env!("CARGO_BIN_EXE_crest"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 fn embedded_checkpoint(state: &Path, name: &str, partition: &str) -> Option<serde_json::Value> {
@@ -195,15 +135,15 @@ fn a_jetstream_worker_restarted_after_a_crash_counts_each_message_once() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (stream, subject) = (unique("CRESTTEST"), unique("crest.test."));
-    let first = events(30, 400, 0);
-    let second = events(30, 400, 400);
+    let first = minute_events(30, 400, 0);
+    let second = minute_events(30, 400, 400);
     let n1 = first.lines().count() as u64;
     let n = n1 + second.lines().count() as u64;
     publish(dir, "first.jsonl", &first, &stream, &subject, 0);
     let state = dir.join("state");
     let st = state.to_str().unwrap();
     let worker = config(dir, "crash", &stream, &subject, 0, "crash", None);
-    let mut child = spawn(&["run", "-c", &worker, "--data-dir", st]);
+    let mut child = spawn_crest(&["run", "-c", &worker, "--data-dir", st], Stdio::inherit());
     wait_for("the first half's checkpoint", Duration::from_secs(60), || {
         embedded_checkpoint(&state, "crash", "all").is_some_and(|c| lines(&c) == n1)
     });
@@ -229,7 +169,58 @@ fn a_jetstream_worker_restarted_after_a_crash_counts_each_message_once() {
     let rb = embedded_checkpoint(&state, "crash", "all").unwrap();
     assert_eq!(ra["pipelines"]["logins"]["state"], rb["pipelines"]["logins"]["state"]);
     assert_eq!(consumer_acks(&stream, "crash"), (n, 0));
+
+    // The findings published to a stream of their own, then the whole run done again from
+    // scratch: the stream keeps one message per finding (the id is the message id).
+    let (found, found_subject) = (unique("CRESTFOUND"), unique("crest.found."));
+    create_stream(&found, &found_subject);
+    let publishing = config(dir, "pub", &stream, &subject, 0, "pub", None);
+    let mut text = std::fs::read_to_string(&publishing).unwrap();
+    text.push_str(&format!(
+        "[sinks.bus]\ntype = \"jetstream\"\nurl = \"{NATS}\"\nsubject = \"{found_subject}\"\n"
+    ));
+    std::fs::write(&publishing, text).unwrap();
+    for again in ["state-pub-1", "state-pub-2"] {
+        let st = dir.join(again);
+        crest()
+            .args([
+                "run",
+                "-c",
+                &publishing,
+                "--data-dir",
+                st.to_str().unwrap(),
+                "--until-idle",
+                "2s",
+            ])
+            .assert()
+            .success();
+    }
+    let findings = String::from_utf8(a).unwrap();
+    assert_eq!(stream_messages(&found), findings.lines().count() as u64);
+    delete_stream(&found);
     delete_stream(&stream);
+}
+
+fn create_stream(name: &str, subject: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: name.to_string(),
+            subjects: vec![subject.to_string()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+}
+
+fn stream_messages(name: &str) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
+        js.get_stream(name).await.unwrap().info().await.unwrap().state.messages
+    })
 }
 
 fn pg_checkpoints(schema: &str, name: &str) -> Vec<(String, serde_json::Value)> {
@@ -245,13 +236,6 @@ fn pg_checkpoints(schema: &str, name: &str) -> Vec<(String, serde_json::Value)> 
         .collect()
 }
 
-fn sigterm(child: &Child) {
-    // SAFETY: kill(2) with a pid we spawned and a plain signal number.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-}
-
 /// Two workers share a stream split in two partitions by user, checkpointing to PostgreSQL.
 /// Partition 1's worker is killed mid-stream; a standby started for partition 1, waiting on
 /// the partition's lock, takes over from its checkpoint. Together they report exactly the
@@ -265,19 +249,28 @@ fn two_workers_one_killed_and_taken_over_give_the_totals_of_one() {
     let dir = tmp.path();
     let (stream, subject) = (unique("CRESTPART"), unique("crest.part."));
     let schema = unique("crest_run_test_");
-    let first = events(40, 300, 0);
-    let second = events(40, 300, 300);
+    let first = minute_events(40, 300, 0);
+    let second = minute_events(40, 300, 300);
     let n1 = first.lines().count() as u64;
     let n = n1 + second.lines().count() as u64;
     publish(dir, "first.jsonl", &first, &stream, &subject, 2);
     let state = dir.join("state");
     let st = state.to_str().unwrap();
     let shared = config(dir, "shared", &stream, &subject, 2, "w", Some(&schema));
-    let mut p0 = spawn(&["run", "-c", &shared, "--data-dir", st, "--partition", "0"]);
-    let mut p1 = spawn(&["run", "-c", &shared, "--data-dir", st, "--partition", "1"]);
+    let mut p0 = spawn_crest(
+        &["run", "-c", &shared, "--data-dir", st, "--partition", "0"],
+        Stdio::inherit(),
+    );
+    let mut p1 = spawn_crest(
+        &["run", "-c", &shared, "--data-dir", st, "--partition", "1"],
+        Stdio::inherit(),
+    );
     let held = || pg_checkpoints(&schema, "shared").iter().map(|(_, c)| lines(c)).sum::<u64>();
     wait_for("both workers' first checkpoints", Duration::from_secs(60), || held() == n1);
-    let mut standby = spawn(&["run", "-c", &shared, "--data-dir", st, "--partition", "1"]);
+    let mut standby = spawn_crest(
+        &["run", "-c", &shared, "--data-dir", st, "--partition", "1"],
+        Stdio::inherit(),
+    );
     std::thread::sleep(Duration::from_millis(500)); // the standby waits on the lock
     publish(dir, "second.jsonl", &second, &stream, &subject, 2);
     std::thread::sleep(Duration::from_millis(200));

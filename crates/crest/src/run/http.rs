@@ -163,6 +163,8 @@ async fn metrics(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
     };
     family(&mut m, "crest_uptime_seconds", "gauge", "Seconds since the service started.");
     let _ = writeln!(m, "crest_uptime_seconds {}", s.started.elapsed().as_secs_f64());
+    family(&mut m, "crest_resident_memory_bytes", "gauge", "Resident memory of the process.");
+    let _ = writeln!(m, "crest_resident_memory_bytes {}", crate::logging::resident_bytes());
     family(&mut m, "crest_events_total", "counter", "Events read from all sources.");
     let _ = writeln!(m, "crest_events_total {}", s.events.load(Ordering::Relaxed));
     family(&mut m, "crest_source_events_total", "counter", "Events read, per source.");

@@ -31,15 +31,14 @@ use super::source::{Batch, Message, Position};
 /// The partition of an event whose key values are `values`: FNV-1a (64 bits) over the values
 /// joined by U+001F, modulo `partitions`. Fixed and documented: producers compute it too.
 pub(crate) fn partition_of<'a>(values: impl IntoIterator<Item = &'a str>, partitions: u32) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = crest_run::Fnv1a::default();
     for (i, v) in values.into_iter().enumerate() {
-        let sep: &[u8] = if i > 0 { "\u{1f}".as_bytes() } else { b"" };
-        for &b in sep.iter().chain(v.as_bytes()) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        if i > 0 {
+            h.write("\u{1f}".as_bytes());
         }
+        h.write(v.as_bytes());
     }
-    (h % u64::from(partitions.max(1))) as u32
+    (h.finish() % u64::from(partitions.max(1))) as u32
 }
 
 /// The subject a worker of `partition` reads, and the stream's subjects.
@@ -142,17 +141,22 @@ impl JsReader {
         let mut at = self.resume;
         // The last message of each batch handed over, by stream sequence, until acknowledged.
         let mut unacked: VecDeque<(u64, jetstream::Message)> = VecDeque::new();
+        // A continuous pull: the client keeps requests outstanding, so the server never waits
+        // for a round trip.
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(self.batch_size)
+            .heartbeat(Duration::from_secs(5))
+            .messages()
+            .await
+            .context("cannot start pulling")?;
+        // The consumer numbers its deliveries 1, 2, 3…: a gap means the client lost messages
+        // (that acknowledging a later one would acknowledge), so reading stops there.
+        let mut delivered = 0u64;
         while !self.stop.load(Ordering::Relaxed) {
             while let Ok(seq) = self.acks.try_recv() {
                 ack_through(&mut unacked, seq).await?;
             }
-            let mut messages = consumer
-                .fetch()
-                .max_messages(self.batch_size)
-                .expires(Duration::from_millis(250))
-                .messages()
-                .await
-                .context("cannot fetch")?;
             let mut batch = Batch {
                 source: self.index,
                 data: Vec::new(),
@@ -161,18 +165,39 @@ impl JsReader {
                 end: at,
             };
             let mut last = None;
-            while let Some(m) = messages.next().await {
-                let m = m.map_err(|e| anyhow::anyhow!("cannot receive: {e}"))?;
-                let seq =
-                    m.info().map_err(|e| anyhow::anyhow!("odd message: {e}"))?.stream_sequence;
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+            while batch.ends.len() < self.batch_size {
+                let next = match tokio::time::timeout_at(deadline, messages.next()).await {
+                    Err(_) => break, // the batch waits no longer
+                    Ok(None) => anyhow::bail!("the server ended the pull"),
+                    Ok(Some(m)) => m.map_err(|e| anyhow::anyhow!("cannot receive: {e}"))?,
+                };
+                let info = next.info().map_err(|e| anyhow::anyhow!("odd message: {e}"))?;
+                let (seq, consumer_seq) = (info.stream_sequence, info.consumer_sequence);
+                if delivered > 0 && consumer_seq != delivered + 1 && info.delivered == 1 {
+                    anyhow::bail!(
+                        "deliveries {}..{} never arrived (a slow client?); restart resumes \
+                         from the last checkpoint",
+                        delivered + 1,
+                        consumer_seq - 1
+                    );
+                }
+                delivered = delivered.max(consumer_seq);
                 if seq <= at.offset {
                     continue; // delivered again: its effect is in already
                 }
-                batch.data.extend_from_slice(&m.payload);
-                batch.ends.push(batch.data.len());
+                // A message holds one event, or several, one per line.
+                for line in next.payload.split(|&b| b == b'\n') {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if line.is_empty() {
+                        continue;
+                    }
+                    batch.data.extend_from_slice(line);
+                    batch.ends.push(batch.data.len());
+                    at.line += 1;
+                }
                 at.offset = seq;
-                at.line += 1;
-                last = Some((seq, m));
+                last = Some((seq, next));
             }
             batch.end = at;
             if let Some(last) = last {
@@ -225,13 +250,15 @@ impl Publisher {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let client = runtime
-            .block_on(async {
-                tokio::time::timeout(Duration::from_secs(10), async_nats::connect(url)).await
-            })
-            .map_err(|_| format!("cannot connect to {url}: timed out"))?
-            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
-        Ok(Publisher { runtime, js: jetstream::new(client), subject: subject.to_string() })
+        // The context must be made inside the runtime (it spawns a task of its own).
+        let js = runtime.block_on(async {
+            let client = tokio::time::timeout(Duration::from_secs(10), async_nats::connect(url))
+                .await
+                .map_err(|_| format!("cannot connect to {url}: timed out"))?
+                .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+            Ok::<_, String>(jetstream::new(client))
+        })?;
+        Ok(Publisher { runtime, js, subject: subject.to_string() })
     }
 
     /// Publishes one finding and waits for the stream's acknowledgement.
@@ -272,6 +299,14 @@ pub(crate) struct PublishArgs {
     /// Acknowledgements awaited at a time.
     #[arg(long, default_value_t = 4096)]
     window: usize,
+    /// Create the stream with at most this many bytes (the oldest messages go first); 0: no
+    /// limit.
+    #[arg(long, default_value_t = 0)]
+    max_bytes: i64,
+    /// Events per message, one per line (a stream of many small messages keeps the server
+    /// busier than crest; `crest run` reads both).
+    #[arg(long, default_value_t = 1)]
+    lines_per_message: usize,
 }
 
 /// Runs `crest publish`.
@@ -305,6 +340,7 @@ async fn publish_all(args: &PublishArgs) -> anyhow::Result<u64> {
     js.get_or_create_stream(stream::Config {
         name: args.stream.clone(),
         subjects: vec![all],
+        max_bytes: if args.max_bytes > 0 { args.max_bytes } else { -1 },
         ..Default::default()
     })
     .await
@@ -313,6 +349,9 @@ async fn publish_all(args: &PublishArgs) -> anyhow::Result<u64> {
         if args.files.is_empty() { vec!["-".into()] } else { args.files.clone() };
     let mut pending = VecDeque::new();
     let mut n = 0u64;
+    // Lines waiting to go, by subject, until --lines-per-message have been read.
+    let mut groups: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+    let mut grouped = 0usize;
     for file in &files {
         let reader = super::source::open_lines(file)?;
         for (i, line) in reader.split(b'\n').enumerate() {
@@ -340,8 +379,21 @@ async fn publish_all(args: &PublishArgs) -> anyhow::Result<u64> {
             } else {
                 args.subject.clone()
             };
-            pending.push_back(js.publish(subject, line.into()).await.context("cannot publish")?);
+            let group = groups.entry(subject).or_default();
+            if !group.is_empty() {
+                group.push(b'\n');
+            }
+            group.extend_from_slice(&line);
             n += 1;
+            grouped += 1;
+            if grouped >= args.lines_per_message.max(1) {
+                grouped = 0;
+                for (subject, payload) in std::mem::take(&mut groups) {
+                    pending.push_back(
+                        js.publish(subject, payload.into()).await.context("cannot publish")?,
+                    );
+                }
+            }
             if pending.len() >= args.window {
                 // Await the older half: the server keeps working on the rest meanwhile.
                 for _ in 0..args.window / 2 {
@@ -351,6 +403,9 @@ async fn publish_all(args: &PublishArgs) -> anyhow::Result<u64> {
                 }
             }
         }
+    }
+    for (subject, payload) in groups {
+        pending.push_back(js.publish(subject, payload.into()).await.context("cannot publish")?);
     }
     for ack in pending {
         ack.await.context("the stream refused an event")?;

@@ -120,8 +120,9 @@ fn load(path: &Path) -> Result<Config, Failure> {
     Config::parse(&text, &path.display().to_string()).map_err(|e| Failure::Usage(e.to_string()))
 }
 
-/// What the service saves at each checkpoint.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// What the service saves at each checkpoint (read back; [`CheckpointOut`] writes the same
+/// shape without copying the pipelines' state).
+#[derive(Debug, Default, Deserialize)]
 struct Checkpoint {
     /// Each source's position, by name.
     sources: BTreeMap<String, Position>,
@@ -131,11 +132,25 @@ struct Checkpoint {
     pipelines: BTreeMap<String, PipelineState>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct PipelineState {
     /// The pipeline's config, as text: a changed config does not resume an old state.
     config: String,
     state: SeriesState,
+}
+
+/// A checkpoint as written: the pipelines' state by reference.
+#[derive(Serialize)]
+struct CheckpointOut<'a> {
+    sources: BTreeMap<&'a str, Position>,
+    sinks: BTreeMap<&'a str, u64>,
+    pipelines: BTreeMap<&'a str, PipelineStateOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct PipelineStateOut<'a> {
+    config: &'a str,
+    state: &'a SeriesState,
 }
 
 /// A pipeline in the running service.
@@ -460,6 +475,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
     let interval = Duration::from_secs(config.service.checkpoint_interval.0.max(1) as u64);
     let mut last = Instant::now();
     let mut last_event = Instant::now();
+    // From the first batch to the last one processed: the rate the summary reports.
+    let mut busy: Option<(Instant, Instant)> = None;
     let mut done = vec![false; service.source_names.len()];
     let mut findings = Vec::new();
     let mut outcome: Result<(), Failure> = Ok(());
@@ -472,6 +489,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
                     outcome = Err(e.into());
                     break;
                 }
+                let now = Instant::now();
+                busy = Some((busy.map_or(now, |(first, _)| first), now));
             }
             Ok(Message::Done(i)) => done[i] = true,
             Ok(Message::Failed(i, e)) => {
@@ -528,11 +547,13 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     let found: u64 =
         shared.pipelines.lock().map(|p| p.iter().map(|p| p.counters.findings).sum()).unwrap_or(0);
+    let events = shared.events.load(Ordering::Relaxed);
+    let secs = busy.map_or(0.0, |(a, b)| (b - a).as_secs_f64());
     tracing::info!(
-        "crest run: stopped: {} events read this run ({} invalid lines skipped); {found} findings \
-         since the pipelines started",
-        shared.events.load(Ordering::Relaxed),
+        "crest run: stopped: {events} events read this run ({} invalid lines skipped), {:.0}/s \
+         from the first batch to the last; findings since the pipelines started: {found}",
         shared.invalid.load(Ordering::Relaxed),
+        events as f64 / secs.max(1e-6),
     );
     outcome
 }
@@ -648,7 +669,7 @@ impl Service {
         let mut sinks = BTreeMap::new();
         for s in &mut self.sinks {
             if let Some(len) = s.flush().with_context(|| format!("sink '{}'", s.name))? {
-                sinks.insert(s.name.clone(), len);
+                sinks.insert(s.name.as_str(), len);
             }
         }
         let sources = self
@@ -657,20 +678,17 @@ impl Service {
             .zip(&self.positions)
             .zip(&self.stdin)
             .filter(|(_, stdin)| !**stdin)
-            .map(|((n, p), _)| (n.clone(), *p))
+            .map(|((n, p), _)| (n.as_str(), *p))
             .collect();
         let pipelines = self
             .pipelines
             .iter()
             .map(|p| {
-                let state = PipelineState {
-                    config: p.config_text.clone(),
-                    state: p.series.state().clone(),
-                };
-                (p.name.clone(), state)
+                let state = PipelineStateOut { config: &p.config_text, state: p.series.state() };
+                (p.name.as_str(), state)
             })
             .collect();
-        let checkpoint = Checkpoint { sources, sinks, pipelines };
+        let checkpoint = CheckpointOut { sources, sinks, pipelines };
         let bytes = serde_json::to_vec(&checkpoint).context("cannot encode the checkpoint")?;
         self.store.save(&bytes)?;
         // Only now may a stream forget what the checkpoint holds.

@@ -2,6 +2,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
@@ -95,6 +97,81 @@ fn escape_terminal_controls(msg: &str) -> String {
                 out.push_str(&format!("\\u{{{:x}}}", c as u32))
             }
             c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A child process killed when the test ends, passed or not.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+/// `crest ARGS` started in the background, its standard error as asked.
+pub fn spawn_crest(args: &[&str], stderr: Stdio) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_crest"))
+            .args(args)
+            .env_remove("CREST_TEST_SERVICES")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("crest starts"),
+    )
+}
+
+/// Polls `done` until it holds; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGTERM.
+pub fn sigterm(child: &Child) {
+    // SAFETY: kill(2) with a pid we spawned and a plain signal number.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+}
+
+/// Synthetic logins: `users` users a few times a minute for `minutes` minutes from
+/// `from_minute`, with a burst now and then; each minute's events lie inside that minute, so
+/// none is late whatever the order of users or partitions. RFC 3339 times, JSON Lines.
+pub fn minute_events(users: usize, minutes: i64, from_minute: i64) -> String {
+    let mut out = String::new();
+    for m in from_minute..from_minute + minutes {
+        for u in 0..users {
+            let burst = (m * 7 + u as i64 * 13) % 997 == 0;
+            let n = if burst { 40 } else { 2 + (m as usize + u) % 3 };
+            for i in 0..n {
+                let t = 1_790_000_040 + m * 60 + (i as i64 * 59 / n as i64);
+                let time = jiff::Timestamp::from_second(t).expect("a valid time");
+                out.push_str(&format!(
+                    "{{\"time\":\"{time}\",\"user\":\"u{u:03}\",\"kind\":\"login\",\"bytes\":{}}}\n",
+                    100 + (i * 37 + u * 11) % 500
+                ));
+            }
         }
     }
     out
