@@ -54,17 +54,7 @@ impl Store {
                 let lock_path = dir.join("lock");
                 let lock = File::create(&lock_path)
                     .with_context(|| format!("cannot create {}", lock_path.display()))?;
-                let mut waited = false;
-                while lock.try_lock().is_err() {
-                    if !waited {
-                        tracing::info!("worker {key}: another process runs it; waiting");
-                        waited = true;
-                    }
-                    if stop.load(Ordering::Relaxed) {
-                        anyhow::bail!("stopped while waiting for worker {key}");
-                    }
-                    std::thread::sleep(Duration::from_millis(250));
-                }
+                take_over(key, stop, || Ok(lock.try_lock().is_ok()))?;
                 Ok(Store::File { path: dir.join("checkpoint.json"), _lock: lock })
             }
             StoreKind::Postgres => {
@@ -89,29 +79,15 @@ impl Store {
                          COMMIT;"
                     ))
                     .context("service.store: cannot create the checkpoint table")?;
-                let mut waited = false;
-                loop {
+                take_over(key, stop, || {
                     let row = client
                         .query_one(
                             "SELECT pg_try_advisory_lock(hashtext('crest_run'), hashtext($1))",
                             &[&key],
                         )
                         .context("service.store: cannot take the worker's lock")?;
-                    if row.get::<_, bool>(0) {
-                        break;
-                    }
-                    if !waited {
-                        tracing::info!("worker {key}: another worker runs it; standing by");
-                        waited = true;
-                    }
-                    if stop.load(Ordering::Relaxed) {
-                        anyhow::bail!("stopped while standing by for worker {key}");
-                    }
-                    std::thread::sleep(Duration::from_millis(250));
-                }
-                if waited {
-                    tracing::info!("worker {key}: taking over");
-                }
+                    Ok(row.get::<_, bool>(0))
+                })?;
                 Ok(Store::Postgres { client: Box::new(client), table, key: key.to_string() })
             }
         }
@@ -160,6 +136,30 @@ impl Store {
             }
         }
     }
+}
+
+/// Takes worker `key`'s lock with `try_lock`, standing by while another process holds it
+/// (until `stop`).
+fn take_over(
+    key: &str,
+    stop: &AtomicBool,
+    mut try_lock: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let mut waited = false;
+    while !try_lock()? {
+        if !waited {
+            tracing::info!("worker {key}: another process runs it; standing by");
+            waited = true;
+        }
+        if stop.load(Ordering::Relaxed) {
+            anyhow::bail!("stopped while standing by for worker {key}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    if waited {
+        tracing::info!("worker {key}: taking over");
+    }
+    Ok(())
 }
 
 /// A PostgreSQL identifier, quoted.
