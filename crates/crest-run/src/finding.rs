@@ -94,11 +94,14 @@ impl Finding {
 
     /// The key as one text: `user=u038,host=ws-038` (`-` when empty).
     pub fn key_text(&self) -> String {
-        if self.key.is_empty() {
-            return "-".into();
-        }
-        self.key.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+        join_key(self.key.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
+}
+
+/// `k=v` pairs (in key order) joined with commas; `-` for none.
+pub(crate) fn join_key<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let text = pairs.map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    if text.is_empty() { "-".into() } else { text }
 }
 
 /// FNV-1a, 64 bits: a fixed, documented hash that other programs can compute too (finding ids,

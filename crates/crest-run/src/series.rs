@@ -240,12 +240,11 @@ impl SeriesPipeline {
     /// Scores every key's steps before `until`.
     fn close(&mut self, until: i64, out: &mut Vec<Finding>) {
         let step_us = self.step_us;
-        let fresh = detector_of(&self.config);
         let c = &mut self.state.counters;
         for series in self.state.series.values_mut() {
             if (until - series.next) / step_us > MAX_CATCH_UP {
                 c.restarts += 1;
-                series.detector = fresh.clone();
+                series.detector = detector_of(&self.config);
                 let first = series.open.keys().next().copied().unwrap_or(until);
                 series.next = first.max(until - MAX_CATCH_UP * step_us);
                 series.open.retain(|&s, _| s >= series.next);
@@ -312,14 +311,11 @@ impl SeriesPipeline {
     }
 }
 
-/// `user=u038,host=ws-038`, as [`Finding::key_text`] writes it.
+/// A point's key, as [`Finding::key_text`] writes a finding's.
 fn key_text(names: &[String], values: &[String]) -> String {
-    if names.is_empty() {
-        return "-".into();
-    }
     let mut pairs: Vec<(&String, &String)> = names.iter().zip(values).collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    crate::finding::join_key(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 /// A detector's band from its figures: `lower`/`upper` when it has them, else three robust σ

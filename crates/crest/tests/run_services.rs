@@ -104,9 +104,13 @@ fn sorted_lines(paths: &[PathBuf]) -> Vec<String> {
     all
 }
 
+/// Runs a future to completion on a runtime of its own.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
+
 fn delete_stream(stream: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
+    block_on(async {
         if let Ok(c) = async_nats::connect(NATS).await {
             let _ = async_nats::jetstream::new(c).delete_stream(stream).await;
         }
@@ -115,8 +119,7 @@ fn delete_stream(stream: &str) {
 
 /// The consumer's acknowledgement floor and its messages waiting for an acknowledgement.
 fn consumer_acks(stream: &str, durable: &str) -> (u64, usize) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
+    block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
         let s = js.get_stream(stream).await.unwrap();
         let info = s.consumer_info(durable).await.unwrap();
@@ -202,8 +205,7 @@ fn a_jetstream_worker_restarted_after_a_crash_counts_each_message_once() {
 }
 
 fn create_stream(name: &str, subject: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
+    block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
             name: name.to_string(),
@@ -216,8 +218,7 @@ fn create_stream(name: &str, subject: &str) {
 }
 
 fn stream_messages(name: &str) -> u64 {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
+    block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
         js.get_stream(name).await.unwrap().info().await.unwrap().state.messages
     })
