@@ -122,8 +122,8 @@ impl SampleCounts {
         Ok(())
     }
 
-    /// Every `(identity, count)`.
-    fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+    /// Every `(identity, count)`, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
         self.table.iter().map(|s| {
             let spill = self.overflow.as_ref().and_then(|o| o.get(&s.offset)).copied().unwrap_or(0);
             (stored(&self.arena, s.offset), s.count as u64 + spill)

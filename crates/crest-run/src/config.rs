@@ -171,6 +171,9 @@ fn default_true() -> bool {
 pub enum PipelineConfig {
     /// Counts (or sums) per key per time step, each series scored by a streaming detector.
     Series(SeriesConfig),
+    /// Submissions per pair of dimension values per window against the pair's baseline
+    /// (telemetry-peak-analyzer's rules).
+    Peaks(PeaksConfig),
 }
 
 impl PipelineConfig {
@@ -178,6 +181,7 @@ impl PipelineConfig {
     pub fn sources(&self) -> &[String] {
         match self {
             PipelineConfig::Series(s) => &s.sources,
+            PipelineConfig::Peaks(p) => &p.sources,
         }
     }
 
@@ -185,6 +189,16 @@ impl PipelineConfig {
     pub fn detector(&self) -> &'static str {
         match self {
             PipelineConfig::Series(_) => "series",
+            PipelineConfig::Peaks(_) => "peaks",
+        }
+    }
+
+    /// The least score that makes a finding (charts mark the points at or above it).
+    pub fn threshold(&self) -> f64 {
+        match self {
+            PipelineConfig::Series(s) => s.threshold,
+            // A peak window's chart point has score 1, every other window's 0.
+            PipelineConfig::Peaks(_) => 1.0,
         }
     }
 }
@@ -282,6 +296,104 @@ fn default_max_keys() -> usize {
 }
 fn default_evidence() -> usize {
     3
+}
+
+/// A peaks pipeline: `detector = "peaks"`.
+///
+/// Each tumbling `window` (UTC-aligned), every pair of `dimensions` values counts its
+/// submissions (events) and distinct samples (`sample_field` values). When the window closes,
+/// each pair is checked against its baseline with telemetry-peak-analyzer's rules, then the
+/// window is folded into the baseline: the same as running `crest peaks` once per window with
+/// a kept `global_table.json`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeaksConfig {
+    /// The sources feeding it.
+    pub sources: Vec<String>,
+    /// Field conditions an event must meet (a value, or a list of accepted values).
+    #[serde(default)]
+    pub filter: BTreeMap<String, Match>,
+    /// `file` (sandbox submissions: `task.severity` × `file.llfile_type`, samples
+    /// `file.sha1`) or `network` (`event.impact` × `threat.name.keyword`, samples `event.id`):
+    /// the default fields and floors.
+    #[serde(default = "default_preset")]
+    pub preset: String,
+    /// The field holding the event's time (default `utc_timestamp`; epoch milliseconds,
+    /// seconds or RFC 3339 text).
+    pub time_field: Option<String>,
+    /// The field naming the sample submitted (default: the preset's).
+    pub sample_field: Option<String>,
+    /// The fields whose values make a pair (default: the preset's two).
+    pub dimensions: Option<Vec<String>>,
+    /// Least threshold per value of the first dimension (default: the preset's, `malicious`
+    /// 90 and `benign` 500 for files).
+    pub floors: Option<BTreeMap<String, i64>>,
+    /// The window's length (default one day, as the reference runs daily).
+    #[serde(default = "default_peak_window")]
+    pub window: Duration,
+    /// Submissions every pair needs to be a peak, instead of its baseline's suggestion
+    /// (the reference's `-t`; 0 means none).
+    pub threshold: Option<i64>,
+    /// How long after a window ends events may still arrive for it.
+    #[serde(default)]
+    pub lateness: Duration,
+    /// A telemetry-peak-analyzer `global_table.json` to start the baseline from (read once,
+    /// when the pipeline has no checkpoint); relative to the config file.
+    pub global_table: Option<PathBuf>,
+    /// Least score of a `high` finding. A peak's score is how unlikely fewer submissions
+    /// would be: `P(X < submissions)` for `X` Poisson with the baseline's mean; below 0.9 a
+    /// peak is `low`, below `high` `medium`.
+    #[serde(default = "default_high")]
+    pub high: f64,
+    /// The most pairs counted in the open windows; events of further pairs are counted and
+    /// dropped.
+    #[serde(default = "default_max_keys")]
+    pub max_pairs: usize,
+    /// Most submitted samples kept as a finding's evidence.
+    #[serde(default = "default_evidence")]
+    pub evidence: usize,
+}
+
+impl PeaksConfig {
+    /// The preset named by `preset`.
+    pub fn preset(&self) -> Result<crest_peaks::Preset, String> {
+        crest_peaks::Preset::from_name(&self.preset)
+            .ok_or_else(|| format!("unknown preset '{}' (one of: file, network)", self.preset))
+    }
+
+    /// The time field.
+    pub fn time_field(&self) -> &str {
+        self.time_field.as_deref().unwrap_or("utc_timestamp")
+    }
+
+    /// The sample field.
+    pub fn sample_field(&self) -> String {
+        self.sample_field.clone().unwrap_or_else(|| self.preset_or_file().fields().sample)
+    }
+
+    /// The dimension fields.
+    pub fn dimensions(&self) -> Vec<String> {
+        self.dimensions.clone().unwrap_or_else(|| self.preset_or_file().fields().dims)
+    }
+
+    /// The threshold floors.
+    pub fn floors(&self) -> crest_peaks::Floors {
+        match &self.floors {
+            Some(f) => crest_peaks::Floors::new(f.clone()),
+            None => self.preset_or_file().floors(),
+        }
+    }
+
+    fn preset_or_file(&self) -> crest_peaks::Preset {
+        self.preset().unwrap_or(crest_peaks::Preset::File)
+    }
+}
+
+fn default_preset() -> String {
+    "file".into()
+}
+fn default_peak_window() -> Duration {
+    Duration(86_400)
 }
 
 /// What a filter accepts for a field: one value or any of several.
@@ -523,6 +635,31 @@ impl Config {
                     }
                     if c.max_keys == 0 {
                         return Err(err("pipelines", name, "max_keys", "must be ≥ 1".into()));
+                    }
+                }
+                PipelineConfig::Peaks(c) => {
+                    c.preset().map_err(|m| err("pipelines", name, "preset", m))?;
+                    if c.window.0 <= 0 {
+                        return Err(err("pipelines", name, "window", "must be at least 1s".into()));
+                    }
+                    if c.dimensions().is_empty() {
+                        return Err(err(
+                            "pipelines",
+                            name,
+                            "dimensions",
+                            "name at least one field".into(),
+                        ));
+                    }
+                    if !(0.0..=1.0).contains(&c.high) {
+                        return Err(err(
+                            "pipelines",
+                            name,
+                            "high",
+                            format!("{} is not in [0, 1]", c.high),
+                        ));
+                    }
+                    if c.max_pairs == 0 {
+                        return Err(err("pipelines", name, "max_pairs", "must be ≥ 1".into()));
                     }
                 }
             }

@@ -10,7 +10,10 @@
 pub mod config;
 pub mod event;
 pub mod finding;
+pub mod peaks;
+pub mod pipeline;
 pub mod series;
 
 pub use config::{Config, ConfigError};
 pub use finding::{Finding, Fnv1a, Severity};
+pub use pipeline::Pipeline;

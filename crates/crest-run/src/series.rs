@@ -49,6 +49,9 @@ pub struct Counters {
     pub scored: u64,
     /// Findings reported.
     pub findings: u64,
+    /// Windows whose baseline update overflowed (peaks: figures beyond 64 bits), left out.
+    #[serde(default)]
+    pub overflows: u64,
 }
 
 /// One key's series.
@@ -312,7 +315,7 @@ impl SeriesPipeline {
 }
 
 /// A point's key, as [`Finding::key_text`] writes a finding's.
-fn key_text(names: &[String], values: &[String]) -> String {
+pub(crate) fn key_text(names: &[String], values: &[String]) -> String {
     let mut pairs: Vec<(&String, &String)> = names.iter().zip(values).collect();
     pairs.sort();
     crate::finding::join_key(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -361,7 +364,9 @@ mod tests {
              step = \"1min\"\nmethod = \"mad\"\nwindow = 10\nthreshold = 0.8\n{extra}"
         );
         let config = Config::parse(&text, "t").unwrap();
-        let crate::config::PipelineConfig::Series(c) = config.pipelines["p"].clone();
+        let crate::config::PipelineConfig::Series(c) = config.pipelines["p"].clone() else {
+            panic!("a series pipeline")
+        };
         SeriesPipeline::new("p", c)
     }
 

@@ -32,7 +32,7 @@ fn the_printed_example_is_a_valid_config() {
         .arg(&cfg)
         .assert()
         .success()
-        .stdout(predicates::str::contains("valid — 1 source(s), 2 pipeline(s), 2 sink(s)"));
+        .stdout(predicates::str::contains("valid — 2 source(s), 3 pipeline(s), 2 sink(s)"));
     crest().args(["config", "check", "-c"]).arg(example("crest.toml")).assert().success();
 }
 
@@ -56,12 +56,15 @@ fn config_errors_name_file_line_and_key() {
 }
 
 /// The shipped example finds the account takeover's exfiltration (u019, 2.7 GB on
-/// 2026-10-21), and a second run over the same data adds nothing.
+/// 2026-10-21) and the wave of malicious zip files (2020-11-04), and a second run over the
+/// same data adds nothing.
 #[test]
 fn the_example_finds_the_exfiltration_once() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::copy(example("auth-logs.jsonl.gz"), dir.join("auth-logs.jsonl.gz")).unwrap();
+    for data in ["auth-logs.jsonl.gz", "sandbox-telemetry.json.gz"] {
+        std::fs::copy(example(data), dir.join(data)).unwrap();
+    }
     let text = std::fs::read_to_string(example("crest.toml")).unwrap();
     let text = text.replace("../target/crest-run/findings.jsonl", "findings.jsonl");
     write(&dir.join("crest.toml"), &text);
@@ -78,13 +81,17 @@ fn the_example_finds_the_exfiltration_once() {
     };
     let out = run();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    assert!(
-        stdout.starts_with("2026-10-21T00:00:00Z  high      exfil  user=u019  0.999"),
-        "{stdout}"
-    );
+    let exfil: Vec<&str> = stdout.lines().filter(|l| l.contains("  exfil  ")).collect();
+    assert_eq!(exfil.len(), 1, "{stdout}");
+    assert!(exfil[0].starts_with("2026-10-21T00:00:00Z  high      exfil  user=u019  0.999"));
+    let wave = "2020-11-04T00:00:00Z  high      waves  \
+                file.llfile_type=ZipArchiveFile,task.severity=malicious  1.000";
+    assert!(stdout.lines().any(|l| l.starts_with(wave)), "{stdout}");
     let findings = std::fs::read_to_string(dir.join("findings.jsonl")).unwrap();
-    let f: serde_json::Value = serde_json::from_str(findings.lines().next().unwrap()).unwrap();
+    let f: serde_json::Value = serde_json::from_str(
+        findings.lines().find(|l| l.contains("\"exfil\"")).expect("the exfil finding"),
+    )
+    .unwrap();
     assert_eq!(f["stats"]["value"], 2_721_674_896.0);
     assert_eq!(f["key"]["user"], "u019");
     assert_eq!(f["evidence"].as_array().unwrap().len(), 3);
@@ -94,6 +101,90 @@ fn the_example_finds_the_exfiltration_once() {
     let again = run();
     assert!(again.stdout.is_empty());
     assert_eq!(std::fs::read_to_string(dir.join("findings.jsonl")).unwrap(), findings);
+}
+
+/// The peaks pipeline over the bundled sandbox week gives what `crest peaks` gives run once a
+/// day with a kept global table (the reference's cron job): the same peaks with the same eight
+/// figures, and at the end the same `global_table.json`, byte for byte.
+#[test]
+fn the_peaks_pipeline_equals_crest_peaks_run_daily() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = example("sandbox-telemetry.json.gz");
+    write(
+        &dir.join("crest.toml"),
+        &format!(
+            "[sources.sandbox]\ntype = \"file\"\npath = {:?}\n\
+             [pipelines.waves]\ndetector = \"peaks\"\nsources = [\"sandbox\"]\n\
+             [sinks.out]\ntype = \"jsonl\"\npath = \"findings.jsonl\"\n",
+            data.display().to_string()
+        ),
+    );
+    crest()
+        .args(["run", "-c"])
+        .arg(dir.join("crest.toml"))
+        .arg("--data-dir")
+        .arg(dir.join("state"))
+        .assert()
+        .success();
+    const FIGURES: [&str; 8] = [
+        "sub_count",
+        "samp_count",
+        "samp_sub_count_max",
+        "samp_sub_count_mean",
+        "samp_sub_count_std",
+        "samp_sub_ratio",
+        "global_samp_sub_count_max",
+        "global_threshold_suggested",
+    ];
+    // (day, verdict, file type) → the eight figures.
+    let mut streamed = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(dir.join("findings.jsonl")).unwrap().lines() {
+        let f: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = (
+            f["time"].as_str().unwrap()[..10].to_string(),
+            f["key"]["task.severity"].as_str().unwrap().to_string(),
+            f["key"]["file.llfile_type"].as_str().unwrap().to_string(),
+        );
+        let figures: Vec<f64> = FIGURES.iter().map(|n| f["stats"][n].as_f64().unwrap()).collect();
+        streamed.insert(key, figures);
+    }
+    // The last day (11-07) is still open in the stream: the daily runs stop before it.
+    let mut daily = std::collections::BTreeMap::new();
+    for day in 1..=6 {
+        let out = dir.join(format!("peaks-{day}.json"));
+        crest()
+            .arg("peaks")
+            .arg("-n")
+            .arg(&data)
+            .args(["--now", "2020-11-01 00:00:00", "-q"])
+            .args(["-s", &format!("2020-11-0{day}"), "-e", &format!("2020-11-0{}", day + 1)])
+            .arg("-m")
+            .arg(dir.join("global_table.json"))
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success();
+        let peaks: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        for (verdict, types) in peaks.as_object().unwrap() {
+            for (kind, values) in types.as_object().unwrap() {
+                let figures: Vec<f64> =
+                    values.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                daily.insert((format!("2020-11-0{day}"), verdict.clone(), kind.clone()), figures);
+            }
+        }
+    }
+    assert!(daily.len() > 20, "{daily:?}");
+    assert!(daily.contains_key(&(
+        "2020-11-04".to_string(),
+        "malicious".to_string(),
+        "ZipArchiveFile".to_string()
+    )));
+    assert_eq!(streamed, daily);
+    let state = checkpoint(&dir.join("state"), "crest").expect("a checkpoint");
+    let table = state["pipelines"]["waves"]["state"]["global_table"].as_str().unwrap();
+    assert_eq!(table, std::fs::read_to_string(dir.join("global_table.json")).unwrap());
 }
 
 const PIPELINE: &str = r#"

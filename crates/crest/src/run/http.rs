@@ -13,13 +13,16 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 use anyhow::Context;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use crest_run::{Finding, Severity};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::{Shared, now_us};
 use crate::Failure;
@@ -56,13 +59,19 @@ impl Server {
         }
         listener.set_nonblocking(true).context("cannot set up the listener")?;
         let ctx = Ctx { shared, token: token.map(Arc::from) };
-        let app = Router::new()
-            .route("/", get(dashboard))
-            .route("/health", get(health))
+        // Everything but the page and the health check needs the token, when there is one.
+        let guarded = Router::new()
             .route("/metrics", get(metrics))
             .route("/api/findings", get(findings))
             .route("/api/pipelines", get(pipelines))
             .route("/api/series", get(series))
+            .route("/api/peaks", get(peaks))
+            .route("/api/peaks/global_table", get(global_table))
+            .route_layer(middleware::from_fn_with_state(ctx.clone(), require_token));
+        let app = Router::new()
+            .route("/", get(dashboard))
+            .route("/health", get(health))
+            .merge(guarded)
             .with_state(ctx);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -103,24 +112,38 @@ impl Server {
     }
 }
 
-/// `None` when the request may go on; the refusal otherwise.
-fn refuse(ctx: &Ctx, headers: &HeaderMap) -> Option<Response> {
-    let token = ctx.token.as_deref()?;
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
-        return None;
+/// Lets a request on when no token is set or it carries the token; refuses it otherwise.
+async fn require_token(State(ctx): State<Ctx>, request: Request, next: Next) -> Response {
+    if let Some(token) = ctx.token.as_deref() {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a token is required: Authorization: Bearer TOKEN\n",
+            )
+                .into_response();
+        }
     }
-    Some(
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "a token is required: Authorization: Bearer TOKEN\n",
-        )
-            .into_response(),
-    )
+    next.run(request).await
+}
+
+/// A query string read into `T`; one that does not read is a 400 with a JSON error.
+struct Params<T>(T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(Params(q)),
+            Err(e) => Err(bad_request(format!("unreadable query: {}", e.body_text()))),
+        }
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -152,10 +175,7 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-async fn metrics(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse(&ctx, &headers) {
-        return r;
-    }
+async fn metrics(State(ctx): State<Ctx>) -> Response {
     let s = &ctx.shared;
     let mut m = String::new();
     let family = |m: &mut String, name: &str, kind: &str, help: &str| {
@@ -270,17 +290,7 @@ fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn findings(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    query: Result<Query<FindingQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Some(r) = refuse(&ctx, &headers) {
-        return r;
-    }
-    let Ok(Query(q)) = query else {
-        return bad_request("unreadable query".into());
-    };
+async fn findings(State(ctx): State<Ctx>, Params(q): Params<FindingQuery>) -> Response {
     let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, String> {
         match v {
             None => Ok(None),
@@ -322,10 +332,7 @@ async fn findings(
         .into_response()
 }
 
-async fn pipelines(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
-    if let Some(r) = refuse(&ctx, &headers) {
-        return r;
-    }
+async fn pipelines(State(ctx): State<Ctx>) -> Response {
     let p = ctx.shared.pipelines.lock().map(|p| p.clone()).unwrap_or_default();
     Json(serde_json::json!({ "pipelines": p })).into_response()
 }
@@ -339,17 +346,7 @@ struct SeriesQuery {
     key: Option<String>,
 }
 
-async fn series(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    query: Result<Query<SeriesQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Some(r) = refuse(&ctx, &headers) {
-        return r;
-    }
-    let Ok(Query(q)) = query else {
-        return bad_request("unreadable query".into());
-    };
+async fn series(State(ctx): State<Ctx>, Params(q): Params<SeriesQuery>) -> Response {
     let history = ctx.shared.history.lock().unwrap_or_else(|e| e.into_inner());
     match (q.pipeline, q.key) {
         (Some(p), Some(k)) => {
@@ -388,5 +385,46 @@ async fn series(
                 .collect();
             Json(serde_json::json!({ "series": list })).into_response()
         }
+    }
+}
+
+/// `GET /api/peaks`: each peaks pipeline's open window and every pair's counts in it against
+/// its baseline (mean and most submissions per window, threshold); `pipeline` picks one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PeaksQuery {
+    pipeline: Option<String>,
+}
+
+async fn peaks(State(ctx): State<Ctx>, Params(q): Params<PeaksQuery>) -> Response {
+    let peaks = ctx.shared.peaks.lock().unwrap_or_else(|e| e.into_inner());
+    let list: Vec<serde_json::Value> = peaks
+        .iter()
+        .filter(|(name, _)| q.pipeline.as_ref().is_none_or(|p| p == *name))
+        .map(|(name, status)| {
+            let mut v = serde_json::to_value(status).unwrap_or_default();
+            v["pipeline"] = name.as_str().into();
+            v
+        })
+        .collect();
+    Json(serde_json::json!({ "peaks": list })).into_response()
+}
+
+/// `GET /api/peaks/global_table?pipeline=NAME`: the pipeline's baseline exactly as
+/// telemetry-peak-analyzer's `global_table.json` holds it (so `crest peaks -m` or the
+/// reference can carry on from it).
+async fn global_table(State(ctx): State<Ctx>, Params(q): Params<PeaksQuery>) -> Response {
+    let Some(name) = q.pipeline else {
+        return bad_request("pipeline: name a peaks pipeline".into());
+    };
+    let peaks = ctx.shared.peaks.lock().unwrap_or_else(|e| e.into_inner());
+    match peaks.get(&name) {
+        Some(status) => ([(header::CONTENT_TYPE, "application/json")], status.global_table.clone())
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no peaks pipeline is named '{name}'") })),
+        )
+            .into_response(),
     }
 }

@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use crest_run::config::{PipelineConfig, SourceConfig};
-use crest_run::series::{Counters, SeriesPipeline, SeriesState};
-use crest_run::{Config, Finding};
+use crest_run::pipeline::StateRef;
+use crest_run::series::Counters;
+use crest_run::{Config, Finding, Pipeline};
 use serde::{Deserialize, Serialize};
 
 use crate::Failure;
@@ -136,7 +137,7 @@ struct Checkpoint {
 struct PipelineState {
     /// The pipeline's config, as text: a changed config does not resume an old state.
     config: String,
-    state: SeriesState,
+    state: serde_json::Value,
 }
 
 /// A checkpoint as written: the pipelines' state by reference.
@@ -150,7 +151,7 @@ struct CheckpointOut<'a> {
 #[derive(Serialize)]
 struct PipelineStateOut<'a> {
     config: &'a str,
-    state: &'a SeriesState,
+    state: StateRef<'a>,
 }
 
 /// A pipeline in the running service.
@@ -158,7 +159,7 @@ struct Running {
     name: String,
     detector: &'static str,
     config_text: String,
-    series: SeriesPipeline,
+    pipeline: Pipeline,
 }
 
 /// What the HTTP API reads while the service runs.
@@ -185,6 +186,22 @@ pub(crate) struct Shared {
     history: Mutex<History>,
     /// Each pipeline's threshold, by name.
     thresholds: BTreeMap<String, f64>,
+    /// Each peaks pipeline's pairs and baseline, refreshed about once a second.
+    peaks: Mutex<BTreeMap<String, PeaksStatus>>,
+}
+
+/// A peaks pipeline as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct PeaksStatus {
+    /// The window's length in seconds.
+    window_s: i64,
+    /// The newest open window's start, RFC 3339.
+    open_window: Option<String>,
+    /// Every pair with a baseline or counts in the open window, sorted by key.
+    pairs: Vec<crest_run::peaks::PairStatus>,
+    /// The baseline as telemetry-peak-analyzer's `global_table.json` holds it.
+    #[serde(skip)]
+    global_table: String,
 }
 
 /// Points kept per series for charts.
@@ -315,13 +332,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
 
     // Pipelines, resumed where their config is unchanged.
     let mut pipelines = Vec::new();
+    let mut saved_pipelines = saved.pipelines;
     for (name, p) in &config.pipelines {
         let config_text = format!("{p:?}");
-        let PipelineConfig::Series(c) = p;
-        let series = match saved.pipelines.get(name) {
-            Some(s) if s.config == config_text => {
-                SeriesPipeline::restore(name, c.clone(), s.state.clone())
-            }
+        let pipeline = match saved_pipelines.remove(name) {
+            Some(s) if s.config == config_text => Pipeline::new(name, p, Some(s.state), None)
+                .map_err(|e| anyhow::anyhow!("{}: pipeline '{name}': {e}", store.describe()))?,
             Some(_) => {
                 return Err(Failure::Usage(format!(
                     "pipeline '{name}' changed since its checkpoint ({}): its state no longer \
@@ -330,9 +346,29 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
                     store.describe()
                 )));
             }
-            None => SeriesPipeline::new(name, c.clone()),
+            None => {
+                let table = match p {
+                    PipelineConfig::Peaks(c) => match &c.global_table {
+                        Some(path) => {
+                            let path = base.join(path);
+                            Some(std::fs::read_to_string(&path).with_context(|| {
+                                format!("pipeline '{name}': cannot read {}", path.display())
+                            })?)
+                        }
+                        None => None,
+                    },
+                    PipelineConfig::Series(_) => None,
+                };
+                Pipeline::new(name, p, None, table.as_deref())
+                    .map_err(|e| Failure::Usage(format!("pipeline '{name}': {e}")))?
+            }
         };
-        pipelines.push(Running { name: name.clone(), detector: p.detector(), config_text, series });
+        pipelines.push(Running {
+            name: name.clone(),
+            detector: p.detector(),
+            config_text,
+            pipeline,
+        });
     }
     // Which pipelines each source feeds.
     let source_names: Vec<String> = config.sources.keys().cloned().collect();
@@ -365,14 +401,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         pipelines: Mutex::new(Vec::new()),
         sinks: sinks.iter().map(|s| (s.name.clone(), s.sent.clone(), s.failed.clone())).collect(),
         history: Mutex::new(History::default()),
-        thresholds: config
-            .pipelines
-            .iter()
-            .map(|(n, p)| {
-                let PipelineConfig::Series(c) = p;
-                (n.clone(), c.threshold)
-            })
-            .collect(),
+        thresholds: config.pipelines.iter().map(|(n, p)| (n.clone(), p.threshold())).collect(),
+        peaks: Mutex::new(BTreeMap::new()),
     });
     let listen = args.listen.clone().or_else(|| config.service.listen.clone());
     let server = match &listen {
@@ -391,7 +421,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
     };
     if server.is_some() {
         for p in &mut pipelines {
-            p.series.record_points();
+            p.pipeline.record_points();
         }
     }
 
@@ -459,6 +489,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         source_names,
         positions,
         stdin: config.sources.values().map(|s| matches!(s, SourceConfig::Stdin { .. })).collect(),
+        peaks_published: None,
     };
     // A first checkpoint before any work: a crash before the next one cuts the sinks back to
     // what they held when the service started.
@@ -568,6 +599,8 @@ struct Service {
     source_names: Vec<String>,
     positions: Vec<Position>,
     stdin: Vec<bool>,
+    /// When the peaks pipelines' status was last copied for the API.
+    peaks_published: Option<Instant>,
 }
 
 impl Service {
@@ -582,11 +615,16 @@ impl Service {
         let mut start = 0;
         let mut events = 0u64;
         for (n, &end) in batch.ends.iter().enumerate() {
-            let line = &batch.data[start..end];
+            let line = batch.data[start..end].trim_ascii();
             start = end;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
+            // A JSON array written one element per line (as telemetry exports and
+            // crest's generator write them) reads as JSON Lines: its brackets are skipped and
+            // the commas after its elements dropped.
+            let line = match line {
+                b"" | b"[" | b"]" => continue,
+                [body @ .., b','] => body,
+                _ => line,
+            };
             let event: serde_json::Value = match serde_json::from_slice(line) {
                 Ok(v @ serde_json::Value::Object(_)) => v,
                 Ok(_) | Err(_) if skip_invalid => {
@@ -606,14 +644,14 @@ impl Service {
             };
             events += 1;
             for &p in feeds {
-                self.pipelines[p].series.push(&event, findings);
+                self.pipelines[p].pipeline.push(&event, findings);
             }
             if !findings.is_empty() {
                 self.emit(findings)?;
             }
         }
         for &p in feeds {
-            let points = self.pipelines[p].series.take_points();
+            let points = self.pipelines[p].pipeline.take_points();
             if !points.is_empty() {
                 let mut history = self.shared.history.lock().unwrap_or_else(|e| e.into_inner());
                 history.add(&self.pipelines[p].name, points);
@@ -648,20 +686,40 @@ impl Service {
     }
 
     /// Copies the pipelines' figures for the API.
-    fn publish(&self) {
+    fn publish(&mut self) {
         let status = self
             .pipelines
             .iter()
             .map(|p| PipelineStatus {
                 name: p.name.clone(),
                 detector: p.detector.to_string(),
-                series: p.series.series_count(),
-                newest: p.series.newest().map(crest_run::series::rfc3339),
-                newest_us: p.series.newest(),
-                counters: p.series.state().counters.clone(),
+                series: p.pipeline.series_count(),
+                newest: p.pipeline.newest().map(crest_run::series::rfc3339),
+                newest_us: p.pipeline.newest(),
+                counters: p.pipeline.counters().clone(),
             })
             .collect();
         *self.shared.pipelines.lock().unwrap_or_else(|e| e.into_inner()) = status;
+        // The peaks' pairs cost more to copy: about once a second.
+        if self.peaks_published.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            self.peaks_published = Some(Instant::now());
+            let mut peaks = BTreeMap::new();
+            for p in &self.pipelines {
+                if let Pipeline::Peaks(peak) = &p.pipeline {
+                    let (open, pairs) = peak.status();
+                    peaks.insert(
+                        p.name.clone(),
+                        PeaksStatus {
+                            window_s: peak.window_s(),
+                            open_window: open.map(crest_run::series::rfc3339),
+                            pairs,
+                            global_table: peak.global_table_json(),
+                        },
+                    );
+                }
+            }
+            *self.shared.peaks.lock().unwrap_or_else(|e| e.into_inner()) = peaks;
+        }
     }
 
     /// Flushes the sinks, then writes the checkpoint (temporary file, renamed).
@@ -684,7 +742,7 @@ impl Service {
             .pipelines
             .iter()
             .map(|p| {
-                let state = PipelineStateOut { config: &p.config_text, state: p.series.state() };
+                let state = PipelineStateOut { config: &p.config_text, state: p.pipeline.state() };
                 (p.name.as_str(), state)
             })
             .collect();
@@ -700,6 +758,7 @@ impl Service {
             }
         }
         self.shared.checkpoint_us.store(now_us(), Ordering::Relaxed);
+        self.peaks_published = None;
         self.publish();
         Ok(())
     }
