@@ -196,6 +196,15 @@ step = "1min"
 method = "mad"
 window = 30
 threshold = 0.8
+
+[pipelines.bursts]
+detector = "peaks"
+sources = ["events"]
+time_field = "time"
+dimensions = ["kind", "user"]
+sample_field = "bytes"
+floors = {}
+window = "10min"
 "#;
 
 fn checkpoint(dir: &Path, config: &str) -> Option<serde_json::Value> {
@@ -204,8 +213,8 @@ fn checkpoint(dir: &Path, config: &str) -> Option<serde_json::Value> {
 }
 
 /// A worker killed (SIGKILL) after it wrote findings past its last checkpoint, then started
-/// again, leaves the same findings file, byte for byte, and the same pipeline state as a run
-/// that was never interrupted.
+/// again, leaves the same findings file, byte for byte, and the same pipeline state (series and
+/// peaks) as a run that was never interrupted.
 #[test]
 fn a_crash_loses_nothing_and_repeats_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -261,6 +270,9 @@ fn a_crash_loses_nothing_and_repeats_nothing() {
     let a = checkpoint(&dir.join("state"), "ref").unwrap();
     let b = checkpoint(&dir.join("state"), "crash").unwrap();
     assert_eq!(a["pipelines"]["logins"]["state"], b["pipelines"]["logins"]["state"]);
+    assert_eq!(a["pipelines"]["bursts"]["state"], b["pipelines"]["bursts"]["state"]);
+    let peaks = a["pipelines"]["bursts"]["state"]["counters"]["findings"].as_u64().unwrap();
+    assert!(peaks > 0, "the bursts should be peaks");
 }
 
 /// A local HTTP server that answers 500 to the first `failures` requests, then 200, and keeps
@@ -372,6 +384,11 @@ fn plain_minute_events(dir: &Path) -> PathBuf {
 fn service_config(dir: &Path, listen: &str, token_env: Option<&str>) -> PathBuf {
     let cfg = dir.join("svc.toml");
     let data = plain_minute_events(dir);
+    let sandbox = dir.join("sandbox.json");
+    let mut text = String::new();
+    let gz = std::fs::File::open(example("sandbox-telemetry.json.gz")).unwrap();
+    flate2::read::MultiGzDecoder::new(gz).read_to_string(&mut text).unwrap();
+    write(&sandbox, &text);
     let token = token_env.map(|t| format!("token_env = \"{t}\"\n")).unwrap_or_default();
     write(
         &cfg,
@@ -380,14 +397,16 @@ fn service_config(dir: &Path, listen: &str, token_env: Option<&str>) -> PathBuf 
              [sources.auth]\ntype = \"file\"\npath = {data:?}\nfollow = true\n\
              [pipelines.exfil]\ndetector = \"series\"\nsources = [\"auth\"]\n\
              filter = {{ type = \"process\" }}\nkey = [\"user\"]\nvalue_field = \"bytes_out\"\n\
-             step = \"1d\"\nmethod = \"mad\"\nwindow = 7\nthreshold = 0.99\n"
+             step = \"1d\"\nmethod = \"mad\"\nwindow = 7\nthreshold = 0.99\n\
+             [sources.sandbox]\ntype = \"file\"\npath = {sandbox:?}\nfollow = true\n\
+             [pipelines.waves]\ndetector = \"peaks\"\nsources = [\"sandbox\"]\n"
         ),
     );
     cfg
 }
 
-/// Health, metrics and findings over HTTP while the service follows a file; SIGTERM stops it
-/// cleanly with a final checkpoint.
+/// Health, metrics, findings and the peaks' baselines over HTTP while the service follows two
+/// files; SIGTERM stops it cleanly with a final checkpoint.
 #[test]
 fn the_api_serves_findings_and_metrics_and_sigterm_stops_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
@@ -397,8 +416,8 @@ fn the_api_serves_findings_and_metrics_and_sigterm_stops_cleanly() {
     let mut child = spawn_crest(&args, Stdio::piped());
     let base = format!("http://{}", http_address(&mut child));
     wait_for("every event and the finding", Duration::from_secs(30), || {
-        get(&format!("{base}/metrics"), None).1.contains("crest_events_total 26044")
-            && get(&format!("{base}/api/findings"), None).1.contains("\"total\":1")
+        get(&format!("{base}/metrics"), None).1.contains("crest_events_total 33844")
+            && get(&format!("{base}/api/findings?pipeline=exfil"), None).1.contains("\"total\":1")
     });
     let (status, body) = get(&format!("{base}/api/findings?severity=high&key=u019&limit=5"), None);
     assert_eq!(status, 200);
@@ -410,14 +429,38 @@ fn the_api_serves_findings_and_metrics_and_sigterm_stops_cleanly() {
     assert_eq!(status, 400);
     let (_, metrics) = get(&format!("{base}/metrics"), None);
     for line in [
-        "crest_events_total 26044",
+        "crest_events_total 33844",
         "crest_source_events_total{source=\"auth\"} 26044",
+        "crest_source_events_total{source=\"sandbox\"} 7800",
         "crest_findings_total{pipeline=\"exfil\",detector=\"series\"} 1",
+        "crest_findings_total{pipeline=\"waves\",detector=\"peaks\"} 33",
         "crest_pipeline_series{pipeline=\"exfil\"} 40",
         "# TYPE crest_checkpoint_age_seconds gauge",
     ] {
         assert!(metrics.contains(line), "no '{line}' in\n{metrics}");
     }
+    // The wave of 2020-11-04, and the peaks' state: the open window (11-07) against each
+    // pair's baseline, and the baseline as the reference's global_table.json.
+    let (_, body) = get(&format!("{base}/api/findings?detector=peaks&severity=high"), None);
+    assert!(body.contains("\"sub_count\":824.0") && body.contains("ZipArchiveFile"), "{body}");
+    let (status, body) = get(&format!("{base}/api/peaks?pipeline=waves"), None);
+    assert_eq!(status, 200);
+    let peaks: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let waves = &peaks["peaks"][0];
+    assert_eq!(waves["open_window"], "2020-11-07T00:00:00Z");
+    let zip = waves["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "file.llfile_type=ZipArchiveFile,task.severity=malicious")
+        .expect("the zip pair");
+    // The wave raised the threshold for good: the mean after it, (19·3 + 824) / 4 → 220.
+    let figures = (zip["baseline_windows"].as_f64(), zip["threshold"].as_f64());
+    assert_eq!(figures, (Some(6.0), Some(220.0)));
+    let (status, table) = get(&format!("{base}/api/peaks/global_table?pipeline=waves"), None);
+    assert_eq!(status, 200);
+    assert!(table.starts_with("{\n  \"benign\": {"), "{table}");
+    assert_eq!(get(&format!("{base}/api/peaks/global_table?pipeline=exfil"), None).0, 404);
     let (status, health) = get(&format!("{base}/health"), None);
     assert_eq!(status, 200);
     assert!(health.contains("\"status\":\"ok\""));
@@ -459,6 +502,7 @@ fn other_addresses_need_a_token_and_the_api_checks_it() {
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(get(&format!("{base}/api/findings"), None).0, 401);
     assert_eq!(get(&format!("{base}/metrics"), Some("wrong")).0, 401);
+    assert_eq!(get(&format!("{base}/api/peaks"), None).0, 401);
     assert_eq!(get(&format!("{base}/api/findings"), Some("s3cret")).0, 200);
     assert_eq!(get(&format!("{base}/health"), None).0, 200);
     sigterm(&child);

@@ -21,7 +21,7 @@ fn chromium() -> Option<PathBuf> {
 fn browse(browser: &Path, extra: &[&str], url: &str) -> std::process::Output {
     Command::new(browser)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
-        .args(["--window-size=1280,1000", "--virtual-time-budget=8000"])
+        .args(["--window-size=1280,1400", "--virtual-time-budget=8000"])
         .args(extra)
         .arg(url)
         .output()
@@ -44,6 +44,11 @@ fn the_dashboard_shows_the_findings_of_a_run() {
     let gz = std::fs::File::open(workspace_root().join("examples/auth-logs.jsonl.gz")).unwrap();
     flate2::read::MultiGzDecoder::new(gz).read_to_string(&mut text).unwrap();
     std::fs::write(dir.join("auth.jsonl"), text).unwrap();
+    let mut text = String::new();
+    let gz =
+        std::fs::File::open(workspace_root().join("examples/sandbox-telemetry.json.gz")).unwrap();
+    flate2::read::MultiGzDecoder::new(gz).read_to_string(&mut text).unwrap();
+    std::fs::write(dir.join("sandbox.json"), text).unwrap();
     std::fs::write(
         dir.join("dash.toml"),
         "[service]\nlisten = \"127.0.0.1:0\"\n\
@@ -52,7 +57,9 @@ fn the_dashboard_shows_the_findings_of_a_run() {
          filter = { type = \"process\" }\nkey = [\"user\"]\nvalue_field = \"bytes_out\"\n\
          step = \"1d\"\nmethod = \"mad\"\nwindow = 7\nthreshold = 0.99\n\
          [pipelines.logins]\ndetector = \"series\"\nsources = [\"auth\"]\n\
-         filter = { type = \"auth\" }\nstep = \"1h\"\nmethod = \"ensemble\"\n",
+         filter = { type = \"auth\" }\nstep = \"1h\"\nmethod = \"ensemble\"\n\
+         [sources.sandbox]\ntype = \"file\"\npath = \"sandbox.json\"\nfollow = true\n\
+         [pipelines.waves]\ndetector = \"peaks\"\nsources = [\"sandbox\"]\n",
     )
     .unwrap();
     let mut child = Running(
@@ -85,7 +92,7 @@ fn the_dashboard_shows_the_findings_of_a_run() {
             .body_mut()
             .read_to_string()
             .unwrap();
-        if body.contains("crest_events_total 26044") {
+        if body.contains("crest_events_total 33844") {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(30), "the service did not read the example");
@@ -94,9 +101,18 @@ fn the_dashboard_shows_the_findings_of_a_run() {
 
     let dom = browse(&browser, &["--dump-dom"], &format!("{addr}/"));
     let dom = String::from_utf8_lossy(&dom.stdout);
-    for seen in
-        ["user=u019", "2026-10-21T00:00:00Z", "exfil · user=u019", "class=\"anomaly\"", "26044"]
-    {
+    for seen in [
+        "user=u019",
+        "2026-10-21T00:00:00Z",
+        "exfil · user=u019",
+        "class=\"anomaly\"",
+        "26044",
+        // The wave of 2020-11-04 against its baseline: 824 submissions, mean 19, threshold 90.
+        "<td class=\"high\">ZipArchiveFile · malicious</td><td class=\"num\">824</td>\
+         <td class=\"num\">19</td><td class=\"num\">90</td><td class=\"num\">43.4</td>",
+        "class=\"meter\"",
+        "waves: window from 2020-11-07T00:00:00Z",
+    ] {
         assert!(dom.contains(seen), "the page does not show '{seen}':\n{dom}");
     }
     let shot = workspace_root().join("target/crest-run/dashboard.png");

@@ -50,8 +50,8 @@ fn publish(dir: &Path, name: &str, text: &str, stream: &str, subject: &str, part
     crest().args(&args).arg(&file).assert().success();
 }
 
-/// A config reading `stream` with durable `durable`, one per-user series pipeline, findings to
-/// `findings-{partition}.jsonl` beside it.
+/// A config reading `stream` with durable `durable`, a per-user series pipeline and a peaks
+/// pipeline per (kind, user), findings to `findings-{partition}.jsonl` beside it.
 fn config(
     dir: &Path,
     name: &str,
@@ -72,6 +72,9 @@ fn config(
          subject = \"{subject}\"\npartitions = {partitions}\ndurable = \"{durable}\"\n\
          [pipelines.logins]\ndetector = \"series\"\nsources = [\"bus\"]\nkey = [\"user\"]\n\
          step = \"1min\"\nmethod = \"mad\"\nwindow = 30\nthreshold = 0.8\n\
+         [pipelines.bursts]\ndetector = \"peaks\"\nsources = [\"bus\"]\ntime_field = \"time\"\n\
+         dimensions = [\"kind\", \"user\"]\nsample_field = \"bytes\"\nfloors = {{}}\n\
+         window = \"10min\"\n\
          [sinks.out]\ntype = \"jsonl\"\npath = \"findings-{name}-{{partition}}.jsonl\"\n"
     );
     let path = dir.join(format!("{name}.toml"));
@@ -289,16 +292,19 @@ fn two_workers_one_killed_and_taken_over_give_the_totals_of_one() {
     let two =
         sorted_lines(&[dir.join("findings-shared-0.jsonl"), dir.join("findings-shared-1.jsonl")]);
     assert!(!one.is_empty());
-    let total = |c: &serde_json::Value, field: &str| {
-        c["pipelines"]["logins"]["state"]["counters"][field].as_u64().unwrap()
-    };
     let single_cp = embedded_checkpoint(&state, "single", "all").unwrap();
     let parts = pg_checkpoints(&schema, "shared");
     assert_eq!(parts.len(), 2);
-    assert_eq!(total(&single_cp, "late"), 0, "the data has no late events");
-    for field in ["events", "used", "late", "scored", "findings"] {
-        let sum: u64 = parts.iter().map(|(_, c)| total(c, field)).sum();
-        assert_eq!(sum, total(&single_cp, field), "{field}: two workers vs one");
+    for pipeline in ["logins", "bursts"] {
+        let total = |c: &serde_json::Value, field: &str| {
+            c["pipelines"][pipeline]["state"]["counters"][field].as_u64().unwrap()
+        };
+        assert_eq!(total(&single_cp, "late"), 0, "the data has no late events");
+        assert!(total(&single_cp, "findings") > 0, "{pipeline} finds nothing");
+        for field in ["events", "used", "late", "scored", "findings"] {
+            let sum: u64 = parts.iter().map(|(_, c)| total(c, field)).sum();
+            assert_eq!(sum, total(&single_cp, field), "{pipeline}.{field}: two workers vs one");
+        }
     }
     assert_eq!(one.len(), two.len(), "findings of one worker vs two");
     assert!(one == two, "the two workers' findings differ from one worker's");

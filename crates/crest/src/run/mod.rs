@@ -490,6 +490,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         positions,
         stdin: config.sources.values().map(|s| matches!(s, SourceConfig::Stdin { .. })).collect(),
         peaks_published: None,
+        peaks_changed: true,
     };
     // A first checkpoint before any work: a crash before the next one cuts the sinks back to
     // what they held when the service started.
@@ -529,7 +530,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
                 outcome = Err(anyhow::anyhow!("source '{}': {e}", service.source_names[i]).into());
                 break;
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            // Idle: the peaks' status catches up with the last batches.
+            Err(RecvTimeoutError::Timeout) => service.publish_peaks(),
             Err(RecvTimeoutError::Disconnected) => break,
         }
         // Followed files are never done unless stopped; standard input may block a stop.
@@ -601,6 +603,8 @@ struct Service {
     stdin: Vec<bool>,
     /// When the peaks pipelines' status was last copied for the API.
     peaks_published: Option<Instant>,
+    /// Whether they changed since.
+    peaks_changed: bool,
 }
 
 impl Service {
@@ -700,9 +704,18 @@ impl Service {
             })
             .collect();
         *self.shared.pipelines.lock().unwrap_or_else(|e| e.into_inner()) = status;
-        // The peaks' pairs cost more to copy: about once a second.
-        if self.peaks_published.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        self.peaks_changed = true;
+        self.publish_peaks();
+    }
+
+    /// Copies the peaks pipelines' pairs for the API when they changed, at most about once a
+    /// second (they cost more to copy).
+    fn publish_peaks(&mut self) {
+        if self.peaks_changed
+            && self.peaks_published.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
             self.peaks_published = Some(Instant::now());
+            self.peaks_changed = false;
             let mut peaks = BTreeMap::new();
             for p in &self.pipelines {
                 if let Pipeline::Peaks(peak) = &p.pipeline {
