@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of `crest run`: NATS JetStream → three series pipelines (per user, bytes
-# per host, all logins) → a JSON Lines sink, on the NATS server at 127.0.0.1:4222.
+# per host, all logins) and a peaks pipeline (hourly submissions per (type, host) pair, users as
+# samples: 1,000 pairs) → a JSON Lines sink, on the NATS server at 127.0.0.1:4222.
 #
 #   bench/run.sh [SECONDS]     sustained phase length (default 600)
 #
@@ -55,6 +56,14 @@ filter = { type = "auth" }
 step = "1min"
 method = "ensemble"
 threshold = 0.999
+[pipelines.waves]
+detector = "peaks"
+sources = ["bus"]
+time_field = "time"
+dimensions = ["type", "host"]
+sample_field = "user"
+floors = {}
+window = "1h"
 [sinks.out]
 type = "jsonl"
 path = "findings.jsonl"

@@ -31,6 +31,21 @@ pub fn key_text(value: &Value) -> Option<String> {
     }
 }
 
+/// Appends a field's value as key text (see [`key_text`]) to `out`, without allocating;
+/// `false` (and `out` unchanged) for null, objects and arrays.
+pub fn push_key_text(value: &Value, out: &mut String) -> bool {
+    use std::fmt::Write as _;
+    match value {
+        Value::String(s) => out.push_str(s),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        _ => return false,
+    }
+    true
+}
+
 /// A field's value as a number: JSON numbers, and text that reads as one.
 pub fn number(value: &Value) -> Option<f64> {
     match value {
@@ -104,6 +119,16 @@ mod tests {
         assert!(matches(&e, &f(vec![("ratio", Match::One(Scalar::Float(0.5)))])));
         assert!(!matches(&e, &f(vec![("port", Match::One(Scalar::Text("22".into())))])));
         assert!(!matches(&e, &f(vec![("missing", Match::One(Scalar::Bool(true)))])));
+    }
+
+    #[test]
+    fn key_text_pushed_is_key_text() {
+        for v in [json!("a\u{1f}b"), json!(12), json!(-1.5), json!(true), json!(null), json!([1])] {
+            let mut out = String::from("x");
+            let pushed = push_key_text(&v, &mut out);
+            assert_eq!(pushed.then(|| out[1..].to_string()), key_text(&v), "{v}");
+            assert_eq!(pushed, out.len() > 1);
+        }
     }
 
     #[test]

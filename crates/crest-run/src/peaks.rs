@@ -32,6 +32,18 @@ struct OpenPair {
     submissions: u64,
 }
 
+/// An open window's pairs by their values joined with U+001F (hashed: looked up per event;
+/// sorted wherever they are listed).
+type Pairs =
+    std::collections::HashMap<String, (Vec<String>, OpenPair), foldhash::fast::RandomState>;
+
+/// A window's pairs sorted by key.
+fn sorted(pairs: &Pairs) -> Vec<&(Vec<String>, OpenPair)> {
+    let mut list: Vec<_> = pairs.values().collect();
+    list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    list
+}
+
 /// An open pair as a checkpoint holds it: samples sorted, identities in hex.
 #[derive(Serialize, Deserialize)]
 struct SavedPair {
@@ -47,7 +59,7 @@ pub struct PeaksState {
     /// The newest event time seen (µs).
     newest: Option<i64>,
     /// Open windows by start (µs): pairs by their values joined with U+001F.
-    open: BTreeMap<i64, BTreeMap<String, (Vec<String>, OpenPair)>>,
+    open: BTreeMap<i64, Pairs>,
     /// Pairs counted in the open windows.
     pairs: usize,
     /// Each pair's baseline.
@@ -68,13 +80,20 @@ struct SavedState {
 
 impl PeaksState {
     fn saved(&self) -> SavedState {
-        let hex = |id: &[u8]| id.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let hex = |id: &[u8]| {
+            id.iter()
+                .flat_map(|b| {
+                    [DIGITS[(b >> 4) as usize] as char, DIGITS[(b & 15) as usize] as char]
+                })
+                .collect::<String>()
+        };
         let open = self
             .open
             .iter()
             .map(|(&start, pairs)| {
-                let pairs = pairs
-                    .values()
+                let pairs = sorted(pairs)
+                    .into_iter()
                     .map(|(key, pair)| {
                         let mut samples: Vec<(String, u64)> =
                             pair.samples.iter().map(|(id, n)| (hex(id), n)).collect();
@@ -252,14 +271,9 @@ impl PeaksPipeline {
         &self.state
     }
 
-    /// The number of pairs with a baseline or counts.
+    /// The number of pairs with a baseline.
     pub fn pair_count(&self) -> usize {
-        let mut n = self.state.global.entries.len();
-        if let Some(newest) = self.state.open.values().next_back() {
-            n +=
-                newest.values().filter(|(k, _)| !self.state.global.entries.contains_key(k)).count();
-        }
-        n
+        self.state.global.entries.len()
     }
 
     /// The newest event time seen (µs).
@@ -340,14 +354,13 @@ impl PeaksPipeline {
         }
         self.key_buf.clear();
         for (i, name) in self.dims.iter().enumerate() {
-            let Some(text) = event::field(e, name).and_then(event::key_text) else {
-                c.no_key += 1;
-                return;
-            };
             if i > 0 {
                 self.key_buf.push('\u{1f}');
             }
-            self.key_buf.push_str(&text);
+            if !event::field(e, name).is_some_and(|v| event::push_key_text(v, &mut self.key_buf)) {
+                c.no_key += 1;
+                return;
+            }
         }
         if event::field(e, &self.sample_field)
             .is_none_or(|v| sample_identity(v, &mut self.id_buf).is_none())
@@ -394,19 +407,15 @@ impl PeaksPipeline {
     }
 
     /// Checks a window's pairs against their baselines, then folds it into them.
-    fn close(
-        &mut self,
-        start: i64,
-        pairs: BTreeMap<String, (Vec<String>, OpenPair)>,
-        out: &mut Vec<Finding>,
-    ) {
+    fn close(&mut self, start: i64, pairs: Pairs, out: &mut Vec<Finding>) {
         let window = Window {
             start: WallTime::from_micros(start),
             end: WallTime::from_micros(start + self.window_us),
         };
         // Sorted by pair: the order findings come out in.
-        let counts: Vec<(Vec<String>, SampleCounts)> =
+        let mut counts: Vec<(Vec<String>, SampleCounts)> =
             pairs.into_values().map(|(key, pair)| (key, pair.samples)).collect();
+        counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let top: Vec<Vec<(String, u64)>> =
             counts.iter().map(|(_, s)| s.top(self.config.evidence)).collect();
         let local = LocalTable::from_counts(counts);

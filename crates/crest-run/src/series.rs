@@ -179,14 +179,13 @@ impl SeriesPipeline {
         }
         self.key_buf.clear();
         for (i, name) in self.config.key.iter().enumerate() {
-            let Some(text) = event::field(e, name).and_then(event::key_text) else {
-                c.no_key += 1;
-                return;
-            };
             if i > 0 {
                 self.key_buf.push('\u{1f}');
             }
-            self.key_buf.push_str(&text);
+            if !event::field(e, name).is_some_and(|v| event::push_key_text(v, &mut self.key_buf)) {
+                c.no_key += 1;
+                return;
+            }
         }
         let value = match &self.config.value_field {
             None => 1.0,

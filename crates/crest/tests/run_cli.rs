@@ -443,9 +443,14 @@ fn the_api_serves_findings_and_metrics_and_sigterm_stops_cleanly() {
     // pair's baseline, and the baseline as the reference's global_table.json.
     let (_, body) = get(&format!("{base}/api/findings?detector=peaks&severity=high"), None);
     assert!(body.contains("\"sub_count\":824.0") && body.contains("ZipArchiveFile"), "{body}");
-    let (status, body) = get(&format!("{base}/api/peaks?pipeline=waves"), None);
-    assert_eq!(status, 200);
-    let peaks: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // The pairs are copied for the API about once a second.
+    let mut peaks = serde_json::Value::Null;
+    wait_for("the peaks' status", Duration::from_secs(10), || {
+        let (status, body) = get(&format!("{base}/api/peaks?pipeline=waves"), None);
+        assert_eq!(status, 200);
+        peaks = serde_json::from_str(&body).unwrap();
+        peaks["peaks"][0]["open_window"].is_string()
+    });
     let waves = &peaks["peaks"][0];
     assert_eq!(waves["open_window"], "2020-11-07T00:00:00Z");
     let zip = waves["pairs"]

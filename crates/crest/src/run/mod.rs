@@ -431,6 +431,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
     let mut skip_invalid = Vec::new();
     let mut acks = Vec::new();
     let mut threads = Vec::new();
+    let mut once: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
     let ack_wait = Duration::from_secs((3 * config.service.checkpoint_interval.0).max(30) as u64);
     for (i, (name, s)) in config.sources.iter().enumerate() {
         let resume = saved.sources.get(name).copied().unwrap_or_default();
@@ -469,6 +470,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         positions.push(resume);
         skip_invalid.push(skip);
         acks.push(ack);
+        // Files read once are read one after another, in config order, on one thread: the
+        // same input then gives the same findings in the same order on every run.
+        if matches!(s, SourceConfig::File { follow: false, .. }) {
+            once.push(run);
+            continue;
+        }
         let handle = std::thread::Builder::new()
             .name(format!("source-{name}"))
             .spawn(run)
@@ -477,6 +484,13 @@ pub(crate) fn run(args: &RunArgs) -> Result<(), Failure> {
         if !matches!(s, SourceConfig::Stdin { .. }) {
             threads.push(handle);
         }
+    }
+    if !once.is_empty() {
+        let handle = std::thread::Builder::new()
+            .name("source-files".into())
+            .spawn(move || once.into_iter().for_each(|run| run()))
+            .context("cannot start a source thread")?;
+        threads.push(handle);
     }
     drop(tx);
 
