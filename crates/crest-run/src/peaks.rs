@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::config::PeaksConfig;
 use crate::event;
 use crate::finding::{Finding, Severity};
-use crate::series::{Counters, Point, key_text, rfc3339};
+use crate::series::{Counters, Point, Watermark, admit, key_text, rfc3339};
 
 /// One pair's counts in an open window.
 #[derive(Clone, Debug, Default)]
@@ -54,10 +54,8 @@ struct SavedPair {
 /// Everything a peaks pipeline remembers; serialise it to checkpoint.
 #[derive(Clone, Debug, Default)]
 pub struct PeaksState {
-    /// Windows starting before this are closed (µs); `None` before the first event.
-    closed_until: Option<i64>,
-    /// The newest event time seen (µs).
-    newest: Option<i64>,
+    /// The newest event time and what has closed.
+    time: Watermark,
     /// Open windows by start (µs): pairs by their values joined with U+001F.
     open: BTreeMap<i64, Pairs>,
     /// Pairs counted in the open windows.
@@ -70,8 +68,8 @@ pub struct PeaksState {
 
 #[derive(Serialize, Deserialize)]
 struct SavedState {
-    closed_until: Option<i64>,
-    newest: Option<i64>,
+    #[serde(flatten)]
+    time: Watermark,
     open: BTreeMap<i64, Vec<SavedPair>>,
     /// The baseline, as the reference's `global_table.json` writes it.
     global_table: String,
@@ -105,8 +103,7 @@ impl PeaksState {
             })
             .collect();
         SavedState {
-            closed_until: self.closed_until,
-            newest: self.newest,
+            time: self.time.clone(),
             open,
             global_table: self.global.to_json(),
             counters: self.counters.clone(),
@@ -117,8 +114,7 @@ impl PeaksState {
         let global = GlobalTable::from_json(&saved.global_table, depth)
             .map_err(|e| format!("global_table: {e}"))?;
         let mut state = PeaksState {
-            closed_until: saved.closed_until,
-            newest: saved.newest,
+            time: saved.time,
             global,
             counters: saved.counters,
             ..PeaksState::default()
@@ -278,7 +274,7 @@ impl PeaksPipeline {
 
     /// The newest event time seen (µs).
     pub fn newest(&self) -> Option<i64> {
-        self.state.newest
+        self.state.time.newest
     }
 
     /// The window's length in seconds.
@@ -338,30 +334,14 @@ impl PeaksPipeline {
     /// Takes one event; findings of the windows it closes go to `out`.
     pub fn push(&mut self, e: &Value, out: &mut Vec<Finding>) {
         let c = &mut self.state.counters;
-        c.events += 1;
-        if !event::matches(e, &self.config.filter) {
-            c.filtered += 1;
-            return;
-        }
-        let Some(t) = event::field(e, self.config.time_field()).and_then(event::instant) else {
-            c.no_time += 1;
+        let (filter, time_field) = (&self.config.filter, self.config.time_field());
+        let Some(t) = admit(e, filter, time_field, &self.dims, &mut self.key_buf, c) else {
             return;
         };
-        let start = t.div_euclid(self.window_us) * self.window_us;
-        if self.state.closed_until.is_some_and(|closed| start < closed) {
+        let Some(start) = self.state.time.slot(t, self.window_us) else {
             c.late += 1;
             return;
-        }
-        self.key_buf.clear();
-        for (i, name) in self.dims.iter().enumerate() {
-            if i > 0 {
-                self.key_buf.push('\u{1f}');
-            }
-            if !event::field(e, name).is_some_and(|v| event::push_key_text(v, &mut self.key_buf)) {
-                c.no_key += 1;
-                return;
-            }
-        }
+        };
         if event::field(e, &self.sample_field)
             .is_none_or(|v| sample_identity(v, &mut self.id_buf).is_none())
         {
@@ -389,12 +369,7 @@ impl PeaksPipeline {
         }
         pair.submissions += 1;
         c.used += 1;
-        let newest = self.state.newest.map_or(t, |n| n.max(t));
-        self.state.newest = Some(newest);
-        let watermark = newest.saturating_sub(self.config.lateness.0.saturating_mul(1_000_000));
-        let closed = watermark.div_euclid(self.window_us) * self.window_us;
-        if self.state.closed_until.is_none_or(|c| closed > c) {
-            self.state.closed_until = Some(closed);
+        if let Some(closed) = self.state.time.advance(t, self.config.lateness, self.window_us) {
             while let Some(entry) = self.state.open.first_entry() {
                 if *entry.key() >= closed {
                     break;

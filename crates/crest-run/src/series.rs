@@ -16,7 +16,7 @@ use crest_series::detect::{AnyDetector, Detector};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::SeriesConfig;
+use crate::config::{Duration, Match, SeriesConfig};
 use crate::event;
 use crate::finding::{Finding, Severity};
 
@@ -76,14 +76,78 @@ struct Step {
 /// Everything a series pipeline remembers; serialise it to checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeriesState {
-    /// Steps starting before this are closed (µs); `None` before the first event.
-    closed_until: Option<i64>,
-    /// The newest event time seen (µs).
-    newest: Option<i64>,
+    /// The newest event time and what has closed.
+    #[serde(flatten)]
+    time: Watermark,
     /// The series, by their key values joined with U+001F.
     series: BTreeMap<String, KeySeries>,
     /// What happened to the events.
     pub counters: Counters,
+}
+
+/// Event time as a pipeline tracks it: the newest seen, and before when its slots (steps,
+/// windows) are closed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Watermark {
+    /// Slots starting before this are closed (µs); `None` before the first event.
+    pub(crate) closed_until: Option<i64>,
+    /// The newest event time seen (µs).
+    pub(crate) newest: Option<i64>,
+}
+
+impl Watermark {
+    /// The start of the `step_us`-wide slot holding `t`, or `None` when it has closed.
+    pub(crate) fn slot(&self, t: i64, step_us: i64) -> Option<i64> {
+        let slot = t.div_euclid(step_us) * step_us;
+        self.closed_until.is_none_or(|closed| slot >= closed).then_some(slot)
+    }
+
+    /// Takes `t` as seen: when the newest time less `lateness` now closes more slots, the
+    /// start of the first slot still open (every slot before it is to be closed).
+    pub(crate) fn advance(&mut self, t: i64, lateness: Duration, step_us: i64) -> Option<i64> {
+        let newest = self.newest.map_or(t, |n| n.max(t));
+        self.newest = Some(newest);
+        let watermark = newest.saturating_sub(lateness.0.saturating_mul(1_000_000));
+        let closed = watermark.div_euclid(step_us) * step_us;
+        if self.closed_until.is_some_and(|c| closed <= c) {
+            return None;
+        }
+        self.closed_until = Some(closed);
+        Some(closed)
+    }
+}
+
+/// The checks every pipeline makes of an event, counted in `c`: it passes `filter`, has a
+/// time in `time_field`, and a value in each `key` field; the values are joined with U+001F
+/// into `key_buf`. The event's time (µs) when it passes.
+pub(crate) fn admit(
+    e: &Value,
+    filter: &BTreeMap<String, Match>,
+    time_field: &str,
+    key: &[String],
+    key_buf: &mut String,
+    c: &mut Counters,
+) -> Option<i64> {
+    c.events += 1;
+    if !event::matches(e, filter) {
+        c.filtered += 1;
+        return None;
+    }
+    let Some(t) = event::field(e, time_field).and_then(event::instant) else {
+        c.no_time += 1;
+        return None;
+    };
+    key_buf.clear();
+    for (i, name) in key.iter().enumerate() {
+        if i > 0 {
+            key_buf.push('\u{1f}');
+        }
+        if !event::field(e, name).is_some_and(|v| event::push_key_text(v, key_buf)) {
+            c.no_key += 1;
+            return None;
+        }
+    }
+    Some(t)
 }
 
 /// One scored step of one series, for charts: the value, the detector's band and the score.
@@ -157,36 +221,20 @@ impl SeriesPipeline {
 
     /// The newest event time seen (µs).
     pub fn newest(&self) -> Option<i64> {
-        self.state.newest
+        self.state.time.newest
     }
 
     /// Takes one event; findings of the steps it closes go to `out`.
     pub fn push(&mut self, e: &Value, out: &mut Vec<Finding>) {
         let c = &mut self.state.counters;
-        c.events += 1;
-        if !event::matches(e, &self.config.filter) {
-            c.filtered += 1;
-            return;
-        }
-        let Some(t) = event::field(e, &self.config.time_field).and_then(event::instant) else {
-            c.no_time += 1;
+        let cfg = &self.config;
+        let Some(t) = admit(e, &cfg.filter, &cfg.time_field, &cfg.key, &mut self.key_buf, c) else {
             return;
         };
-        let slot = t.div_euclid(self.step_us) * self.step_us;
-        if self.state.closed_until.is_some_and(|closed| slot < closed) {
+        let Some(slot) = self.state.time.slot(t, self.step_us) else {
             c.late += 1;
             return;
-        }
-        self.key_buf.clear();
-        for (i, name) in self.config.key.iter().enumerate() {
-            if i > 0 {
-                self.key_buf.push('\u{1f}');
-            }
-            if !event::field(e, name).is_some_and(|v| event::push_key_text(v, &mut self.key_buf)) {
-                c.no_key += 1;
-                return;
-            }
-        }
+        };
         let value = match &self.config.value_field {
             None => 1.0,
             Some(name) => match event::field(e, name).and_then(event::number) {
@@ -229,12 +277,7 @@ impl SeriesPipeline {
             // A sum's evidence is what made it large.
             *smallest = (value, e.to_string());
         }
-        let newest = self.state.newest.map_or(t, |n| n.max(t));
-        self.state.newest = Some(newest);
-        let watermark = newest.saturating_sub(self.config.lateness.0.saturating_mul(1_000_000));
-        let closed = watermark.div_euclid(self.step_us) * self.step_us;
-        if self.state.closed_until.is_none_or(|c| closed > c) {
-            self.state.closed_until = Some(closed);
+        if let Some(closed) = self.state.time.advance(t, self.config.lateness, self.step_us) {
             self.close(closed, out);
         }
     }
