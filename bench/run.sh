@@ -119,7 +119,12 @@ echo "|---|---|---|---|"
 last=0
 for t in $(seq 30 30 "$secs"); do
   sleep 30
-  m=$(curl -s http://127.0.0.1:18090/metrics)
+  if ! kill -0 $worker 2>/dev/null; then
+    echo "the worker stopped; its log:" >&2
+    tail -20 "$work/sustained.log" >&2
+    exit 1
+  fi
+  m=$(curl -s http://127.0.0.1:18090/metrics || true)
   n=$(echo "$m" | awk '/^crest_events_total /{print $2}')
   rss=$(echo "$m" | awk '/^crest_resident_memory_bytes /{print $2}')
   echo "| $t | $n | $(( (n - last) / 30 )) | $((rss / 1048576)) MiB |"
