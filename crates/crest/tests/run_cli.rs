@@ -21,6 +21,19 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Runs `DIR/crest.toml` to its end with its state in `DIR/state`; it must succeed.
+fn run_in(dir: &Path) -> std::process::Output {
+    crest()
+        .args(["run", "-c"])
+        .arg(dir.join("crest.toml"))
+        .arg("--data-dir")
+        .arg(dir.join("state"))
+        .assert()
+        .success()
+        .get_output()
+        .clone()
+}
+
 #[test]
 fn the_printed_example_is_a_valid_config() {
     let out = crest().args(["config", "example"]).assert().success().get_output().stdout.clone();
@@ -68,17 +81,7 @@ fn the_example_finds_the_exfiltration_once() {
     let text = std::fs::read_to_string(example("crest.toml")).unwrap();
     let text = text.replace("../target/crest-run/findings.jsonl", "findings.jsonl");
     write(&dir.join("crest.toml"), &text);
-    let run = || {
-        crest()
-            .args(["run", "-c"])
-            .arg(dir.join("crest.toml"))
-            .arg("--data-dir")
-            .arg(dir.join("state"))
-            .assert()
-            .success()
-            .get_output()
-            .clone()
-    };
+    let run = || run_in(dir);
     let out = run();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let exfil: Vec<&str> = stdout.lines().filter(|l| l.contains("  exfil  ")).collect();
@@ -120,13 +123,7 @@ fn the_peaks_pipeline_equals_crest_peaks_run_daily() {
             data.display().to_string()
         ),
     );
-    crest()
-        .args(["run", "-c"])
-        .arg(dir.join("crest.toml"))
-        .arg("--data-dir")
-        .arg(dir.join("state"))
-        .assert()
-        .success();
+    run_in(dir);
     const FIGURES: [&str; 8] = [
         "sub_count",
         "samp_count",
